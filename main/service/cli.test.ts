@@ -1,0 +1,88 @@
+import { spawn, spawnSync } from 'node:child_process';
+import { mkdtemp, readFile, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+
+// The real `spindle` executable, run from source so the test sees this tree.
+const entry = fileURLToPath(new URL('./cli-main.ts', import.meta.url));
+let dir: string;
+let env: NodeJS.ProcessEnv;
+
+function spindle(...args: string[]) {
+  const r = spawnSync(process.execPath, ['--import', 'tsx', entry, ...args], { env, encoding: 'utf8', timeout: 30_000 });
+  return { code: r.status, stdout: r.stdout, stderr: r.stderr };
+}
+
+beforeAll(async () => {
+  dir = await mkdtemp(join(tmpdir(), 'spindle-cli-'));
+  env = { ...process.env, SPINDLE_RUNTIME_DIR: join(dir, 'run'), SPINDLE_STATE_DIR: join(dir, 'state') };
+});
+
+afterAll(async () => {
+  spindle('stop');
+  // The host removes its pid file as it stops; wait for that before removing the folder.
+  for (let i = 0; i < 100; i++) {
+    if (!(await readFile(join(dir, 'run', 'engine-host.pid')).catch(() => undefined))) break;
+    await new Promise((resolve) => setTimeout(resolve, 50));
+  }
+  await rm(dir, { recursive: true, force: true });
+});
+
+describe('spindle CLI', () => {
+  it('starts an engine host on first use and reports it as JSON', () => {
+    const first = spindle('version', '--json');
+    expect(first.code, first.stderr).toBe(0);
+    const info = JSON.parse(first.stdout);
+    expect(info).toMatchObject({ version: expect.any(String), contractVersion: 1, pid: expect.any(Number) });
+    const second = JSON.parse(spindle('version', '--json').stdout);
+    expect(second.pid).toBe(info.pid);
+    expect(second.uptimeMs).toBeGreaterThanOrEqual(info.uptimeMs);
+  });
+
+  it('prints a one-line human summary without --json', () => {
+    const r = spindle('version');
+    expect(r.code).toBe(0);
+    expect(r.stdout.trim().split('\n')).toHaveLength(1);
+    expect(r.stdout).toMatch(/^spindle \S+ — engine host pid \d+, up \d+/);
+  });
+
+  it('refuses a second engine host on the same socket with a clear error', () => {
+    const r = spindle('daemon');
+    expect(r.code).toBe(1);
+    expect(r.stderr.trim()).toMatch(/^spindle: an engine host is already running on .*control\.sock$/);
+  });
+
+  it.each([
+    [['bogus'], /unknown command 'bogus'/],
+    [['version', '--colour'], /unknown option '--colour'/],
+    [['browser', '--port', 'abc'], /invalid port "abc"/],
+    [['browser', '--port', '70000'], /invalid port "70000"/],
+  ])('exits 2 with one line for usage error %j', (args, message) => {
+    const r = spindle(...args);
+    expect(r.code).toBe(2);
+    expect(r.stdout).toBe('');
+    expect(r.stderr.trim()).toMatch(message);
+    expect(r.stderr).not.toMatch(/\n\s+at /); // no stack trace
+  });
+
+  it('stops the engine host, and says so when none runs', async () => {
+    const stop = spindle('stop', '--json');
+    expect(stop.code).toBe(0);
+    expect(JSON.parse(stop.stdout)).toEqual({ running: true, stopping: true });
+    await expect.poll(() => JSON.parse(spindle('stop', '--json').stdout), { timeout: 10_000 }).toEqual({ running: false });
+  });
+
+  it('runs the engine host in the foreground with `daemon` and stops on SIGTERM', async () => {
+    const child = spawn(process.execPath, ['--import', 'tsx', entry, 'daemon'], { env, stdio: ['ignore', 'ignore', 'pipe'] });
+    let stderr = '';
+    child.stderr.on('data', (chunk) => (stderr += chunk));
+    await expect.poll(() => stderr, { timeout: 15_000 }).toMatch(/listening/);
+    expect(JSON.parse(spindle('version', '--json').stdout).pid).toBe(child.pid);
+    child.kill('SIGTERM');
+    const code = await new Promise((resolve) => child.on('exit', resolve));
+    expect(code).toBe(0);
+    expect(stderr).toMatch(/stopping/);
+  });
+});
