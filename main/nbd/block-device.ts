@@ -1,0 +1,100 @@
+/**
+ * BlockDevice: the one interface below a volume.
+ *
+ * Everything that stores bytes in Spindle is a BlockDevice: an NBD client
+ * connection to a member disk, an image file, a memory buffer in tests, and a
+ * volume itself (which the NBD server then exports). Quantities are bytes.
+ *
+ * Contract every implementation keeps:
+ * - `offset + length <= size`; callers validate first (the NBD server does),
+ *   implementations may still throw BlockDeviceError('EINVAL') defensively.
+ * - A write resolved with `fua: true` is durable (on stable storage) when the
+ *   promise resolves; without it, only after a later `flush()` resolves.
+ * - Failures reject with BlockDeviceError carrying an NBD errno name, or with
+ *   DisconnectedError when the device is gone for good (the engine marks the
+ *   member failed on the latter, and counts the former).
+ */
+export interface BlockDevice {
+  /** Size in bytes; fixed for the life of the object. */
+  readonly size: number;
+  readonly capabilities: BlockDeviceCapabilities;
+  read(offset: number, length: number): Promise<Buffer>;
+  write(offset: number, data: Uint8Array, options?: WriteOptions): Promise<void>;
+  flush(): Promise<void>;
+  /** Discard a range: later reads return unspecified data (zeroes, for ours). */
+  trim(offset: number, length: number, options?: WriteOptions): Promise<void>;
+  writeZeroes(offset: number, length: number, options?: WriteZeroesOptions): Promise<void>;
+  /** Prefetch hint; optional. */
+  cache?(offset: number, length: number): Promise<void>;
+  /** Allocation map of a range (NBD `base:allocation`); optional. */
+  blockStatus?(offset: number, length: number): Promise<Extent[]>;
+  close(): Promise<void>;
+}
+
+export interface BlockDeviceCapabilities {
+  readonly readOnly: boolean;
+  /** Writes may be cached until flush: the server must advertise SEND_FLUSH/FUA. */
+  readonly canFlush: boolean;
+  readonly canTrim: boolean;
+  readonly canWriteZeroes: boolean;
+  /** writeZeroes with fastZero either is fast or fails with ENOTSUP at once. */
+  readonly canFastZero: boolean;
+  readonly canCache: boolean;
+  /**
+   * Several connections to this device see one consistent cache: a flush on
+   * any connection makes writes completed on all of them durable (NBD's
+   * CAN_MULTI_CONN). Only claim it when true.
+   */
+  readonly canMultiConn: boolean;
+  /** Smallest I/O unit the device handles without read-modify-write; power of two. */
+  readonly minimumBlockSize: number;
+  readonly preferredBlockSize: number;
+}
+
+export interface WriteOptions {
+  /** Force unit access: durable before the promise resolves. */
+  readonly fua?: boolean;
+}
+
+export interface WriteZeroesOptions extends WriteOptions {
+  /** The range must read back as zeroes but must not be deallocated. */
+  readonly noHole?: boolean;
+  /** Fail with ENOTSUP instead of falling back to slow writes. */
+  readonly fastZero?: boolean;
+}
+
+/** One run of a block-status reply, in the `base:allocation` context. */
+export interface Extent {
+  readonly length: number;
+  /** NBD_STATE_HOLE (1) and NBD_STATE_ZERO (2) bits. */
+  readonly flags: number;
+}
+
+/** The errno names the NBD protocol can carry on the wire. */
+export type NbdErrno =
+  | 'EPERM'
+  | 'EIO'
+  | 'ENOMEM'
+  | 'EINVAL'
+  | 'ENOSPC'
+  | 'EOVERFLOW'
+  | 'ENOTSUP'
+  | 'ESHUTDOWN';
+
+/** A request failed; the device is still usable for other requests. */
+export class BlockDeviceError extends Error {
+  readonly errno: NbdErrno;
+  constructor(errno: NbdErrno, message: string) {
+    super(`${errno}: ${message}`);
+    this.name = 'BlockDeviceError';
+    this.errno = errno;
+  }
+}
+
+/** The device is gone (connection lost, closed): every pending and later request fails. */
+export class DisconnectedError extends Error {
+  constructor(message: string) {
+    super(message);
+    this.name = 'DisconnectedError';
+  }
+}
