@@ -19,6 +19,11 @@ export interface BlockDevice {
   readonly size: number;
   readonly capabilities: BlockDeviceCapabilities;
   read(offset: number, length: number): Promise<Buffer>;
+  /**
+   * `data` is lent for the duration of the call: the caller (the NBD server)
+   * reuses the buffer once the promise settles, so an implementation that
+   * keeps the bytes longer (a cache, a queue) must copy them.
+   */
   write(offset: number, data: Uint8Array, options?: WriteOptions): Promise<void>;
   flush(): Promise<void>;
   /** Discard a range: later reads return unspecified data (zeroes, for ours). */
@@ -28,6 +33,14 @@ export interface BlockDevice {
   cache?(offset: number, length: number): Promise<void>;
   /** Allocation map of a range (NBD `base:allocation`); optional. */
   blockStatus?(offset: number, length: number): Promise<Extent[]>;
+  /**
+   * Optional fast path of read(): fills `target` (target.length bytes from
+   * `offset`) instead of allocating. The NBD server uses it with pooled
+   * buffers, because a fresh multi-megabyte Buffer per request costs more
+   * than the I/O itself. Same errors as read().
+   */
+  readInto?(offset: number, target: Buffer): Promise<void>;
+
   close(): Promise<void>;
 }
 

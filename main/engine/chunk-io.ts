@@ -1,0 +1,589 @@
+/**
+ * I/O on one chunk: the same code for every layout, driven by the layout's
+ * row table (layout.ts). This is where "serve a valid copy at once" happens.
+ *
+ * Guarantees (the caller holds the row lock of every row it touches):
+ * - A read returns bytes that match their stored CRC32C, or were rebuilt from
+ *   copies/parity whose own checksums held — else it fails with EIO. It never
+ *   returns bytes it could not verify, except a parity rebuild for a block
+ *   whose own checksum table is on a failed member (nothing to compare with;
+ *   raid6 then checks the rebuild against the second parity).
+ * - A bad copy found by a read (checksum mismatch, read error) is reported
+ *   through `repairNeeded`; the repair rewrites it later under the row lock.
+ * - A write reaches every usable column of the row. A column whose member
+ *   fails is reported (`memberFailed`, which the pool records durably before
+ *   we go on); a column of a member that is not online is reported as stale
+ *   (`memberSkipped`, also durable) so a returning member resyncs it. The
+ *   write succeeds only if the row's data stays readable: every data unit
+ *   still has a written copy, or parity covers the missing columns.
+ *
+ * Units: offsets inside a row are logical data bytes of that row, 4 KiB
+ * aligned; "block" is a 4 KiB block index inside a slab's data area.
+ */
+import { BlockDeviceError, DisconnectedError } from '../nbd/block-device.js';
+import { CHECKSUM_BLOCK } from './checksum-block.js';
+import { crc32c } from './checksum.js';
+import { STRIPE_UNIT, type Layout, type LayoutSpec, type RowMap } from './layout.js';
+import type { Member } from './member.js';
+import { computeRowParity, rebuildRow } from './row-parity.js';
+import { checksumMatches, encodeChecksum, UNWRITTEN, type ChecksumCache, type SlabTable } from './slab-checksums.js';
+import type { SlabGeometry } from './slab-geometry.js';
+
+const BLOCKS_PER_UNIT = STRIPE_UNIT / CHECKSUM_BLOCK;
+
+export interface ChunkColumn {
+  readonly member: Member;
+  readonly slab: number;
+}
+
+export interface ChunkContext {
+  readonly layout: Layout;
+  readonly geometry: SlabGeometry;
+  readonly checksums: ChecksumCache;
+  /** A member's I/O failed for good: mark it failed (durably) before the caller goes on. */
+  memberFailed(member: Member, error: unknown): Promise<void>;
+  /** A write skipped a member that is not online: remember the row as stale on it (durably). */
+  memberSkipped(member: Member, chunkId: number, row: number): Promise<void>;
+  /** A bad copy was found in this row; rewrite it later. */
+  repairNeeded(chunkId: number, row: number): void;
+}
+
+/** What reading one column's blocks gave: per-block verified data, or nothing usable. */
+interface ColumnRead {
+  readonly data: Buffer;
+  /** ok[i]: block i matched its checksum (or is unwritten, reading as zeroes). */
+  readonly ok: boolean[];
+  readonly table: SlabTable;
+  /** Slab block index of data[0]. */
+  readonly firstBlock: number;
+}
+
+export class ChunkIo {
+  readonly dataUnits: number;
+  readonly rowBytes: number;
+  readonly rows: number;
+  readonly faultTolerance: number;
+
+  constructor(
+    readonly id: number,
+    readonly spec: LayoutSpec,
+    readonly columns: readonly ChunkColumn[],
+    private readonly ctx: ChunkContext,
+  ) {
+    if (columns.length !== spec.width) throw new Error(`chunk ${id}: ${columns.length} columns for width ${spec.width}`);
+    this.dataUnits = ctx.layout.dataUnits(spec);
+    this.rowBytes = this.dataUnits * STRIPE_UNIT;
+    this.rows = ctx.geometry.dataBytes / STRIPE_UNIT;
+    this.faultTolerance = ctx.layout.faultTolerance(spec);
+  }
+
+  /** Logical bytes this chunk holds. */
+  get capacity(): number {
+    return this.rows * this.rowBytes;
+  }
+
+  // ---------------------------------------------------------------- reading
+
+  /** Reads `length` bytes at `start` of row `row` (both 4 KiB aligned). */
+  async readRow(row: number, start: number, length: number): Promise<Buffer> {
+    const map = this.ctx.layout.row(this.spec, row);
+    const out = Buffer.allocUnsafe(length);
+    const pieces = this.unitPieces(start, length);
+    await Promise.all(
+      pieces.map(async ({ unit, from, to, at }) => {
+        const data = await this.readUnit(map, row, unit, from, to);
+        data.copy(out, at);
+      }),
+    );
+    return out;
+  }
+
+  /** The verified logical bytes [from, to) of data unit `unit` of a row. */
+  private async readUnit(map: RowMap, row: number, unit: number, from: number, to: number): Promise<Buffer> {
+    const firstBlock = row * BLOCKS_PER_UNIT + from / CHECKSUM_BLOCK;
+    const count = (to - from) / CHECKSUM_BLOCK;
+    const out = Buffer.allocUnsafe(to - from);
+    const done = new Array<boolean>(count).fill(false);
+    let badCopyFound = false;
+    const copies = map.data[unit]!;
+    // Spread reads of mirrored data over the copies, row by row.
+    const order = copies.map((_, i) => copies[(i + row) % copies.length]!);
+    for (const column of order) {
+      if (done.every(Boolean)) break;
+      const read = await this.readColumn(column, firstBlock, count, done);
+      if (!read) continue;
+      for (let i = 0; i < count; i++) {
+        if (done[i]) continue;
+        if (read.ok[i]) {
+          read.data.copy(out, i * CHECKSUM_BLOCK, i * CHECKSUM_BLOCK, (i + 1) * CHECKSUM_BLOCK);
+          done[i] = true;
+        } else {
+          badCopyFound = true;
+        }
+      }
+    }
+    if (!done.every(Boolean) && map.p !== undefined) {
+      const rebuilt = await this.rebuildBlocks(map, row, unit, firstBlock, done);
+      for (const [i, block] of rebuilt) {
+        block.copy(out, i * CHECKSUM_BLOCK);
+        done[i] = true;
+      }
+      badCopyFound = true;
+    }
+    if (badCopyFound) this.ctx.repairNeeded(this.id, row);
+    if (!done.every(Boolean)) {
+      throw new BlockDeviceError('EIO', `chunk ${this.id} row ${row}: no valid copy of ${done.filter((d) => !d).length} block(s) in data unit ${unit}`);
+    }
+    return out;
+  }
+
+  /**
+   * Reads blocks [firstBlock, firstBlock+count) of one column and verifies
+   * them. Blocks in `skip` are not needed. Returns undefined when the column
+   * is unusable (member not online, or it failed now).
+   */
+  private async readColumn(column: number, firstBlock: number, count: number, skip?: readonly boolean[]): Promise<ColumnRead | undefined> {
+    const { member, slab } = this.columns[column]!;
+    if (!member.usable) return undefined;
+    let table: SlabTable;
+    try {
+      table = await this.ctx.checksums.table(member, slab);
+    } catch (error) {
+      await this.columnError(member, error);
+      return undefined;
+    }
+    const ok = new Array<boolean>(count).fill(false);
+    const data = Buffer.alloc(count * CHECKSUM_BLOCK);
+    // Only blocks that are needed and written are read from the device.
+    let lo = -1;
+    let hi = -1;
+    for (let i = 0; i < count; i++) {
+      if (skip?.[i]) continue;
+      if (table.entries[firstBlock + i] === UNWRITTEN) {
+        ok[i] = true; // reads as zeroes
+        continue;
+      }
+      if (lo === -1) lo = i;
+      hi = i;
+    }
+    if (lo === -1) return { data, ok, table, firstBlock };
+    let raw: Buffer;
+    try {
+      raw = await member.device!.read(member.slabOffset(slab, (firstBlock + lo) * CHECKSUM_BLOCK), (hi - lo + 1) * CHECKSUM_BLOCK);
+      member.bytesRead += raw.length;
+    } catch (error) {
+      await this.columnError(member, error);
+      // The written blocks stay unverified (not ok); unwritten ones are still zeroes.
+      return member.usable ? { data, ok, table, firstBlock } : undefined;
+    }
+    raw.copy(data, lo * CHECKSUM_BLOCK);
+    for (let i = lo; i <= hi; i++) {
+      const stored = table.entries[firstBlock + i]!;
+      if (stored === UNWRITTEN) {
+        // Read along with its neighbours, but what a trimmed block holds is not its content.
+        data.fill(0, i * CHECKSUM_BLOCK, (i + 1) * CHECKSUM_BLOCK);
+        continue;
+      }
+      if (skip?.[i]) continue;
+      const computed = crc32c(raw.subarray((i - lo) * CHECKSUM_BLOCK, (i - lo + 1) * CHECKSUM_BLOCK));
+      if (checksumMatches(stored, computed)) ok[i] = true;
+      else member.errors.checksum++;
+    }
+    return { data, ok, table, firstBlock };
+  }
+
+  /** Read or write error on a member: a lost device fails the member; an I/O error is counted. */
+  private async columnError(member: Member, error: unknown): Promise<void> {
+    if (error instanceof DisconnectedError) {
+      await this.ctx.memberFailed(member, error);
+    } else {
+      member.errors.read++;
+      if (!(error instanceof BlockDeviceError)) await this.ctx.memberFailed(member, error);
+    }
+  }
+
+  /**
+   * Rebuilds the blocks of data unit `unit` not yet in `done` from the row's
+   * other columns and its parity. Returns [block index in unit range, data].
+   */
+  private async rebuildBlocks(map: RowMap, row: number, unit: number, firstBlock: number, done: readonly boolean[]): Promise<Array<[number, Buffer]>> {
+    const missing = done.map((d, i) => (d ? -1 : i)).filter((i) => i >= 0);
+    const lo = missing[0]!;
+    const hi = missing[missing.length - 1]!;
+    const span = hi - lo + 1;
+    const reads = await this.readRowColumns(map, firstBlock + lo, span);
+    const result: Array<[number, Buffer]> = [];
+    for (const i of missing) {
+      const b = i - lo;
+      const block = this.rebuildBlock(map, reads, b, unit);
+      if (block) result.push([i, block]);
+    }
+    return result;
+  }
+
+  /** Reads the same block span of every column of a row: by column, undefined when unusable. */
+  private async readRowColumns(map: RowMap, firstBlock: number, count: number, include?: readonly boolean[]): Promise<Array<ColumnRead | undefined>> {
+    const reads = new Array<ColumnRead | undefined>(this.columns.length);
+    const used = new Set<number>(
+      [...map.data.flat(), ...(map.p !== undefined ? [map.p] : []), ...(map.q !== undefined ? [map.q] : [])].filter((c) => include?.[c] ?? true),
+    );
+    await Promise.all(
+      [...used].map(async (column) => {
+        reads[column] = await this.readColumn(column, firstBlock, count);
+      }),
+    );
+    return reads;
+  }
+
+  /**
+   * One block of data unit `target`, rebuilt from parity; verified against the
+   * target's checksum when its table is readable. Undefined if impossible.
+   */
+  private rebuildBlock(map: RowMap, reads: ReadonlyArray<ColumnRead | undefined>, b: number, target: number): Buffer | undefined {
+    const blockOf = (column: number | undefined): Buffer | null => {
+      if (column === undefined) return null;
+      const read = reads[column];
+      if (!read || !read.ok[b]) return null;
+      return read.data.subarray(b * CHECKSUM_BLOCK, (b + 1) * CHECKSUM_BLOCK);
+    };
+    const units = map.data.map((copies, k) => (k === target ? null : blockOf(copies[0])));
+    const p = blockOf(map.p);
+    const q = blockOf(map.q);
+    const rebuilt = rebuildRow(units, p, q);
+    if (!rebuilt) return undefined;
+    const block = rebuilt[target]!;
+    const targetRead = reads[map.data[target]![0]!];
+    if (targetRead) {
+      // The target member is readable: its checksum table says what is right.
+      const stored = targetRead.table.entries[targetRead.firstBlock + b]!;
+      const valid = stored === UNWRITTEN ? block.every((x) => x === 0) : checksumMatches(stored, crc32c(block));
+      return valid ? Buffer.from(block) : undefined;
+    }
+    // No table to check against: rebuildRow already checked the rebuild
+    // against the spare parity where the row had one (raid6, one missing).
+    return Buffer.from(block);
+  }
+
+  // ---------------------------------------------------------------- writing
+
+  /** Writes `data` at `start` of row `row` (both 4 KiB aligned). */
+  async writeRow(row: number, start: number, data: Buffer, fua: boolean): Promise<void> {
+    const map = this.ctx.layout.row(this.spec, row);
+    if (map.p === undefined) await this.writeMirrored(map, row, start, data, fua);
+    else await this.writeWithParity(map, row, start, data, fua);
+  }
+
+  /** raid0, raid1, raid10: every copy of every touched unit gets the bytes. */
+  private async writeMirrored(map: RowMap, row: number, start: number, data: Buffer, fua: boolean): Promise<void> {
+    const pieces = this.unitPieces(start, data.length);
+    const lost: string[] = [];
+    await Promise.all(
+      pieces.map(async ({ unit, from, to, at }) => {
+        const bytes = data.subarray(at, at + (to - from));
+        const firstBlock = row * BLOCKS_PER_UNIT + from / CHECKSUM_BLOCK;
+        const results = await Promise.all(map.data[unit]!.map((column) => this.writeColumn(column, row, firstBlock, bytes, fua)));
+        if (!results.some(Boolean)) lost.push(`data unit ${unit}`);
+      }),
+    );
+    if (lost.length > 0) throw new BlockDeviceError('EIO', `chunk ${this.id} row ${row}: no copy of ${lost.join(', ')} could be written`);
+  }
+
+  /**
+   * raid5, raid6: rebuild the logical span of every data unit the write
+   * touches (new bytes where written, current bytes elsewhere), compute P/Q
+   * over it, then write the new data and the parity. Works the same whether
+   * or not a column is missing (a "reconstruct-write").
+   */
+  private async writeWithParity(map: RowMap, row: number, start: number, data: Buffer, fua: boolean): Promise<void> {
+    const pieces = this.unitPieces(start, data.length);
+    // The block span, inside a unit, that parity must be recomputed over.
+    const spanFrom = Math.min(...pieces.map((p) => p.from));
+    const spanTo = Math.max(...pieces.map((p) => p.to));
+    const units: Buffer[] = [];
+    for (let unit = 0; unit < this.dataUnits; unit++) {
+      const piece = pieces.find((p) => p.unit === unit);
+      if (piece && piece.from === spanFrom && piece.to === spanTo) {
+        units.push(data.subarray(piece.at, piece.at + (spanTo - spanFrom)));
+        continue;
+      }
+      const current = await this.readUnit(map, row, unit, spanFrom, spanTo);
+      if (piece) data.copy(current, piece.from - spanFrom, piece.at, piece.at + (piece.to - piece.from));
+      units.push(current);
+    }
+    const { p, q } = computeRowParity(units, map.q !== undefined);
+    const firstSpanBlock = row * BLOCKS_PER_UNIT + spanFrom / CHECKSUM_BLOCK;
+    const writes: Array<Promise<boolean>> = [];
+    for (const piece of pieces) {
+      const column = map.data[piece.unit]![0]!;
+      const firstBlock = row * BLOCKS_PER_UNIT + piece.from / CHECKSUM_BLOCK;
+      writes.push(this.writeColumn(column, row, firstBlock, data.subarray(piece.at, piece.at + (piece.to - piece.from)), fua));
+    }
+    writes.push(this.writeColumn(map.p!, row, firstSpanBlock, p, fua));
+    if (map.q !== undefined) writes.push(this.writeColumn(map.q, row, firstSpanBlock, q!, fua));
+    const results = await Promise.all(writes);
+    const failedColumns = this.columns.filter((c, i) => this.isRowColumn(map, i) && !c.member.writable).length;
+    if (results.some((ok) => !ok) && failedColumns > this.faultTolerance) {
+      throw new BlockDeviceError('EIO', `chunk ${this.id} row ${row}: ${failedColumns} columns unavailable, more than the layout's ${this.faultTolerance}`);
+    }
+  }
+
+  private isRowColumn(map: RowMap, column: number): boolean {
+    return map.p === column || map.q === column || map.data.some((copies) => copies.includes(column));
+  }
+
+  /**
+   * Writes blocks to one column and updates their checksums. Returns false if
+   * the column did not take the write (member not online, or failed now).
+   */
+  private async writeColumn(column: number, row: number, firstBlock: number, bytes: Buffer, fua: boolean): Promise<boolean> {
+    const { member, slab } = this.columns[column]!;
+    if (!member.writable) {
+      await this.ctx.memberSkipped(member, this.id, row);
+      return false;
+    }
+    try {
+      const table = await this.ctx.checksums.table(member, slab);
+      await member.device!.write(member.slabOffset(slab, firstBlock * CHECKSUM_BLOCK), bytes, { fua });
+      member.bytesWritten += bytes.length;
+      for (let i = 0; i < bytes.length / CHECKSUM_BLOCK; i++) {
+        table.set(firstBlock + i, encodeChecksum(crc32c(bytes.subarray(i * CHECKSUM_BLOCK, (i + 1) * CHECKSUM_BLOCK))));
+      }
+      if (fua) await table.writeBack(true);
+      return true;
+    } catch (error) {
+      member.errors.write++;
+      await this.ctx.memberFailed(member, error);
+      await this.ctx.memberSkipped(member, this.id, row);
+      return false;
+    }
+  }
+
+  /** Marks blocks unwritten on every copy (mirrors only; parity layouts write zeroes instead). */
+  async trimRow(row: number, start: number, length: number): Promise<void> {
+    const map = this.ctx.layout.row(this.spec, row);
+    if (map.p !== undefined) {
+      await this.writeWithParity(map, row, start, Buffer.alloc(length), false);
+      return;
+    }
+    const lost: string[] = [];
+    await Promise.all(
+      this.unitPieces(start, length).map(async ({ unit, from, to }) => {
+        const firstBlock = row * BLOCKS_PER_UNIT + from / CHECKSUM_BLOCK;
+        const results = await Promise.all(map.data[unit]!.map((column) => this.trimColumn(column, row, firstBlock, (to - from) / CHECKSUM_BLOCK)));
+        if (!results.some(Boolean)) lost.push(`data unit ${unit}`);
+      }),
+    );
+    if (lost.length > 0) throw new BlockDeviceError('EIO', `chunk ${this.id} row ${row}: no copy of ${lost.join(', ')} could be trimmed`);
+  }
+
+  private async trimColumn(column: number, row: number, firstBlock: number, blocks: number): Promise<boolean> {
+    const { member, slab } = this.columns[column]!;
+    if (!member.writable) {
+      await this.ctx.memberSkipped(member, this.id, row);
+      return false;
+    }
+    try {
+      const table = await this.ctx.checksums.table(member, slab);
+      for (let b = 0; b < blocks; b++) table.set(firstBlock + b, UNWRITTEN);
+      return true;
+    } catch (error) {
+      await this.ctx.memberFailed(member, error);
+      await this.ctx.memberSkipped(member, this.id, row);
+      return false;
+    }
+  }
+
+  // ---------------------------------------------------------------- repair
+
+  /**
+   * Verifies every column of a row and rewrites what is wrong: bad mirror
+   * copies from a good one, bad data or parity from the rest of the row,
+   * parity that disagrees with checksummed data (a torn write). Returns the
+   * number of blocks rewritten. Skips columns of members that are not online.
+   */
+  async repairRow(row: number): Promise<number> {
+    const map = this.ctx.layout.row(this.spec, row);
+    const firstBlock = row * BLOCKS_PER_UNIT;
+    const reads = await this.readRowColumns(map, firstBlock, BLOCKS_PER_UNIT);
+    let rewritten = 0;
+    const rewrite = async (column: number, b: number, block: Buffer): Promise<void> => {
+      if (await this.writeColumn(column, row, firstBlock + b, block, false)) rewritten++;
+    };
+    for (let b = 0; b < BLOCKS_PER_UNIT; b++) {
+      const blockOf = (column: number): Buffer | null => {
+        const read = reads[column];
+        return read && read.ok[b] ? read.data.subarray(b * CHECKSUM_BLOCK, (b + 1) * CHECKSUM_BLOCK) : null;
+      };
+      if (map.p === undefined) {
+        for (const copies of map.data) {
+          const good = copies.map(blockOf).find((x) => x !== null);
+          if (!good) continue; // nothing valid to copy from; reads of it keep failing with EIO
+          for (const column of copies) {
+            if (reads[column] && !reads[column]!.ok[b]) await rewrite(column, b, Buffer.from(good));
+          }
+        }
+        continue;
+      }
+      const units = map.data.map((copies) => blockOf(copies[0]!));
+      const p = blockOf(map.p);
+      const q = map.q === undefined ? null : blockOf(map.q);
+      const bad = [...map.data.map((c) => c[0]!), map.p, ...(map.q !== undefined ? [map.q] : [])].filter(
+        (column) => reads[column] !== undefined && !reads[column]!.ok[b],
+      );
+      const rebuilt = rebuildRow(units, p, q);
+      if (!rebuilt) continue;
+      const parity = computeRowParity(rebuilt, map.q !== undefined);
+      for (const column of bad) {
+        const k = map.data.findIndex((copies) => copies[0] === column);
+        const block = k >= 0 ? rebuilt[k]! : column === map.p ? parity.p : parity.q!;
+        const read = reads[column]!;
+        const stored = read.table.entries[firstBlock + b]!;
+        // Data blocks must rebuild to what their checksum says; parity is derived, so it is simply rewritten.
+        if (k >= 0 && stored !== UNWRITTEN && !checksumMatches(stored, crc32c(block))) continue;
+        await rewrite(column, b, Buffer.from(block));
+      }
+      // All present and valid, but parity disagrees with the data: rewrite parity.
+      if (bad.length === 0 && p && !p.equals(parity.p)) await rewrite(map.p, b, Buffer.from(parity.p));
+      if (bad.length === 0 && q && map.q !== undefined && !q.equals(parity.q!)) await rewrite(map.q, b, Buffer.from(parity.q!));
+    }
+    return rewritten;
+  }
+
+  /**
+   * After a crash, for a row the write-intent log names: makes the row
+   * consistent without trusting that checksums were written with their data.
+   * Mirrors: a copy that verifies wins, else (all unwritten) unwritten, else
+   * the first readable copy's bytes with a new checksum. Parity layouts: a
+   * data block that does not verify keeps its bytes and gets a new checksum;
+   * P and Q are recomputed. Unacknowledged writes may land either way.
+   * Returns the blocks rewritten.
+   */
+  async resyncRow(row: number): Promise<number> {
+    const map = this.ctx.layout.row(this.spec, row);
+    const firstBlock = row * BLOCKS_PER_UNIT;
+    const reads = await this.readRowColumns(map, firstBlock, BLOCKS_PER_UNIT);
+    let rewritten = 0;
+    const rewrite = async (column: number, b: number, block: Buffer): Promise<void> => {
+      if (await this.writeColumn(column, row, firstBlock + b, block, false)) rewritten++;
+    };
+    const raw = (column: number, b: number): Buffer | undefined =>
+      reads[column]?.data.subarray(b * CHECKSUM_BLOCK, (b + 1) * CHECKSUM_BLOCK);
+    const entry = (column: number, b: number): number | undefined => reads[column]?.table.entries[firstBlock + b];
+    for (let b = 0; b < BLOCKS_PER_UNIT; b++) {
+      if (map.p === undefined) {
+        for (const copies of map.data) {
+          const readable = copies.filter((c) => reads[c] !== undefined);
+          if (readable.length === 0) continue;
+          const verified = readable.find((c) => entry(c, b) !== UNWRITTEN && reads[c]!.ok[b]);
+          const source = verified ?? readable.find((c) => entry(c, b) === UNWRITTEN) ?? readable[0]!;
+          if (entry(source, b) === UNWRITTEN) {
+            for (const c of readable) reads[c]!.table.set(firstBlock + b, UNWRITTEN);
+            continue;
+          }
+          const block = Buffer.from(raw(source, b)!);
+          for (const c of readable) {
+            if (c === source && reads[c]!.ok[b]) continue;
+            await rewrite(c, b, block);
+          }
+        }
+        continue;
+      }
+      // Parity layouts: logical data is what the data columns hold.
+      const units: Array<Buffer | null> = [];
+      for (const copies of map.data) {
+        const c = copies[0]!;
+        if (!reads[c]) {
+          units.push(null);
+          continue;
+        }
+        if (entry(c, b) === UNWRITTEN) {
+          units.push(Buffer.alloc(CHECKSUM_BLOCK));
+          continue;
+        }
+        const block = Buffer.from(raw(c, b)!);
+        if (!reads[c]!.ok[b]) reads[c]!.table.set(firstBlock + b, encodeChecksum(crc32c(block)));
+        units.push(block);
+      }
+      if (units.some((u) => u === null)) continue; // a data column is gone: parity is all that is left of it
+      const parity = computeRowParity(units as Buffer[], map.q !== undefined);
+      if (reads[map.p] && !raw(map.p, b)!.equals(parity.p)) await rewrite(map.p, b, parity.p);
+      else if (reads[map.p] && !reads[map.p]!.ok[b]) await rewrite(map.p, b, parity.p);
+      if (map.q !== undefined && reads[map.q]) {
+        if (!raw(map.q, b)!.equals(parity.q!) || !reads[map.q]!.ok[b]) await rewrite(map.q, b, parity.q!);
+      }
+    }
+    return rewritten;
+  }
+
+  /**
+   * Rewrites one column of a row from the rest of the row, whatever that
+   * column holds now: for a member that missed writes while it was away
+   * (its stale blocks still match their old checksums), and for a slab
+   * being rebuilt on a new member. Unwritten blocks stay unwritten.
+   * Throws EIO when the rest of the row cannot supply the data.
+   */
+  async rebuildColumnRow(row: number, column: number): Promise<void> {
+    const map = this.ctx.layout.row(this.spec, row);
+    const firstBlock = row * BLOCKS_PER_UNIT;
+    const target = this.columns[column]!;
+    if (!target.member.writable) throw new BlockDeviceError('EIO', `chunk ${this.id}: member ${target.member.label} is not online`);
+    const table = await this.ctx.checksums.table(target.member, target.slab);
+    const others = this.columns.map((_, c) => c !== column);
+    const reads = await this.readRowColumns(map, firstBlock, BLOCKS_PER_UNIT, others);
+    const content = Buffer.alloc(STRIPE_UNIT);
+    const unwritten = new Array<boolean>(BLOCKS_PER_UNIT).fill(false);
+    const dataIndex = map.data.findIndex((copies) => copies.includes(column));
+    for (let b = 0; b < BLOCKS_PER_UNIT; b++) {
+      const blockOf = (c: number | undefined): Buffer | null => {
+        if (c === undefined || c === column) return null;
+        const read = reads[c];
+        return read && read.ok[b] ? read.data.subarray(b * CHECKSUM_BLOCK, (b + 1) * CHECKSUM_BLOCK) : null;
+      };
+      const isUnwritten = (c: number | undefined): boolean => c !== undefined && reads[c]?.table.entries[firstBlock + b] === UNWRITTEN;
+      let block: Buffer | null = null;
+      if (map.p === undefined) {
+        const copies = map.data[dataIndex]!.filter((c) => c !== column);
+        const source = copies.find((c) => blockOf(c) !== null);
+        if (source !== undefined) {
+          block = blockOf(source);
+          unwritten[b] = isUnwritten(source);
+        }
+      } else {
+        const units = map.data.map((copies) => (copies[0] === column ? null : blockOf(copies[0])));
+        const rebuilt = rebuildRow(units, blockOf(map.p), map.q === undefined ? null : blockOf(map.q));
+        if (rebuilt) {
+          if (dataIndex >= 0) block = rebuilt[dataIndex]!;
+          else {
+            const parity = computeRowParity(rebuilt, map.q !== undefined);
+            block = column === map.p ? parity.p : parity.q!;
+          }
+          unwritten[b] = dataIndex >= 0 && block.every((x) => x === 0) && isUnwritten(map.p);
+        }
+      }
+      if (!block) throw new BlockDeviceError('EIO', `chunk ${this.id} row ${row}: nothing left to rebuild block ${b} of column ${column} from`);
+      block.copy(content, b * CHECKSUM_BLOCK);
+    }
+    await target.member.device!.write(target.member.slabOffset(target.slab, firstBlock * CHECKSUM_BLOCK), content);
+    target.member.bytesWritten += content.length;
+    for (let b = 0; b < BLOCKS_PER_UNIT; b++) {
+      table.set(firstBlock + b, unwritten[b] ? UNWRITTEN : encodeChecksum(crc32c(content.subarray(b * CHECKSUM_BLOCK, (b + 1) * CHECKSUM_BLOCK))));
+    }
+  }
+
+  // ---------------------------------------------------------------- helpers
+
+  /** Splits a row range into per-unit pieces: unit index, range inside the unit, offset in the caller's buffer. */
+  private unitPieces(start: number, length: number): Array<{ unit: number; from: number; to: number; at: number }> {
+    const pieces = [];
+    let offset = start;
+    const end = start + length;
+    while (offset < end) {
+      const unit = Math.floor(offset / STRIPE_UNIT);
+      const from = offset - unit * STRIPE_UNIT;
+      const to = Math.min(STRIPE_UNIT, end - unit * STRIPE_UNIT);
+      pieces.push({ unit, from, to, at: offset - start });
+      offset = unit * STRIPE_UNIT + to;
+    }
+    return pieces;
+  }
+}

@@ -1,0 +1,212 @@
+/**
+ * A volume: a BlockDevice made of chunks, which the NBD server exports.
+ *
+ * Logical byte L of the volume lives in chunk floor(L / chunkCapacity); inside
+ * the chunk, in row floor(l / rowBytes). Every request is cut at row
+ * boundaries and each row piece runs under that row's lock (see key-lock.ts),
+ * so rows change one request at a time while different rows proceed in
+ * parallel across members. Requests not aligned to 4 KiB read the edge blocks
+ * and merge them under the same lock.
+ *
+ * Durability: a write resolved with FUA is on stable storage on every usable
+ * member, checksums included; flush() makes every earlier write so.
+ */
+import { BlockDeviceError, type BlockDevice, type BlockDeviceCapabilities, type WriteOptions, type WriteZeroesOptions } from '../nbd/block-device.js';
+import { CHECKSUM_BLOCK } from './checksum-block.js';
+import type { ChunkIo } from './chunk-io.js';
+import type { KeyLock } from './key-lock.js';
+import type { LayoutSpec } from './layout.js';
+
+/** Bytes of zeroes written per step by writeZeroes, to bound memory. */
+const ZERO_STEP = 1024 * 1024;
+
+export type VolumeState = 'online' | 'degraded' | 'failed';
+
+export interface VolumeContext {
+  readonly rowLock: KeyLock<string>;
+  /** Makes every earlier write durable on every usable member (checksums, then devices). */
+  flush(): Promise<void>;
+  /** Called before a row is written, so the write-intent log covers it; returns what to call when the write is done. */
+  beginWrite?(chunk: ChunkIo, row: number): Promise<() => void>;
+  /** Current state; reads and writes of a failed volume fail at once. */
+  state(): VolumeState;
+}
+
+interface RowPiece {
+  readonly chunk: ChunkIo;
+  readonly row: number;
+  /** Offset inside the row's logical bytes. */
+  readonly start: number;
+  readonly length: number;
+  /** Offset in the caller's buffer. */
+  readonly at: number;
+}
+
+export class Volume implements BlockDevice {
+  readonly capabilities: BlockDeviceCapabilities = {
+    readOnly: false,
+    canFlush: true,
+    canTrim: true,
+    canWriteZeroes: true,
+    canFastZero: false,
+    canCache: false,
+    // One Volume object serves every connection, so they share one cache.
+    canMultiConn: true,
+    minimumBlockSize: 1,
+    preferredBlockSize: CHECKSUM_BLOCK,
+  };
+
+  constructor(
+    readonly name: string,
+    readonly size: number,
+    readonly spec: LayoutSpec,
+    readonly chunks: readonly ChunkIo[],
+    private readonly ctx: VolumeContext,
+  ) {
+    const capacity = chunks.reduce((sum, c) => sum + c.capacity, 0);
+    if (capacity < size) throw new Error(`volume ${name}: chunks hold ${capacity} bytes, less than its size ${size}`);
+  }
+
+  async read(offset: number, length: number): Promise<Buffer> {
+    this.check(offset, length);
+    const out = Buffer.allocUnsafe(length);
+    await Promise.all(
+      this.pieces(offset, length).map((piece) =>
+        this.withRow(piece, async () => {
+          const { from, to } = aligned(piece.start, piece.length);
+          const data = await piece.chunk.readRow(piece.row, from, to - from);
+          data.copy(out, piece.at, piece.start - from, piece.start - from + piece.length);
+        }),
+      ),
+    );
+    return out;
+  }
+
+  async write(offset: number, data: Uint8Array, options: WriteOptions = {}): Promise<void> {
+    this.check(offset, data.length);
+    const bytes = Buffer.isBuffer(data) ? data : Buffer.from(data.buffer, data.byteOffset, data.byteLength);
+    await Promise.all(
+      this.pieces(offset, bytes.length).map((piece) =>
+        this.withWrite(piece, async () => {
+          const { from, to } = aligned(piece.start, piece.length);
+          let block: Buffer;
+          if (from === piece.start && to === piece.start + piece.length) {
+            block = bytes.subarray(piece.at, piece.at + piece.length);
+          } else {
+            // Partial blocks at the edges: merge with what is there.
+            block = await this.mergeEdges(piece, from, to);
+            bytes.copy(block, piece.start - from, piece.at, piece.at + piece.length);
+          }
+          await piece.chunk.writeRow(piece.row, from, block, options.fua ?? false);
+        }),
+      ),
+    );
+  }
+
+  async flush(): Promise<void> {
+    this.checkState();
+    await this.ctx.flush();
+  }
+
+  async trim(offset: number, length: number, options: WriteOptions = {}): Promise<void> {
+    this.check(offset, length);
+    await Promise.all(
+      this.pieces(offset, length).map((piece) =>
+        this.withWrite(piece, async () => {
+          // Trim is advisory: only whole blocks are discarded.
+          const from = Math.ceil(piece.start / CHECKSUM_BLOCK) * CHECKSUM_BLOCK;
+          const to = Math.floor((piece.start + piece.length) / CHECKSUM_BLOCK) * CHECKSUM_BLOCK;
+          if (to <= from) return;
+          await piece.chunk.trimRow(piece.row, from, to - from);
+        }),
+      ),
+    );
+    if (options.fua) await this.ctx.flush();
+  }
+
+  async writeZeroes(offset: number, length: number, options: WriteZeroesOptions = {}): Promise<void> {
+    this.check(offset, length);
+    if (options.fastZero) throw new BlockDeviceError('ENOTSUP', 'fast zeroing is not supported by volumes');
+    const zeroes = Buffer.alloc(Math.min(length, ZERO_STEP));
+    for (let done = 0; done < length; done += ZERO_STEP) {
+      const n = Math.min(ZERO_STEP, length - done);
+      await this.write(offset + done, zeroes.subarray(0, n), { fua: options.fua && done + n === length });
+    }
+  }
+
+  async close(): Promise<void> {
+    // The pool owns the members; closing an export does not close them.
+  }
+
+  private async mergeEdges(piece: RowPiece, from: number, to: number): Promise<Buffer> {
+    const block = Buffer.alloc(to - from);
+    const head = piece.start !== from;
+    const tail = piece.start + piece.length !== to;
+    if (head) (await piece.chunk.readRow(piece.row, from, CHECKSUM_BLOCK)).copy(block, 0);
+    if (tail && (!head || to - from > CHECKSUM_BLOCK)) {
+      (await piece.chunk.readRow(piece.row, to - CHECKSUM_BLOCK, CHECKSUM_BLOCK)).copy(block, to - from - CHECKSUM_BLOCK);
+    }
+    return block;
+  }
+
+  private withRow<T>(piece: RowPiece, fn: () => Promise<T>): Promise<T> {
+    return this.ctx.rowLock.with(`${piece.chunk.id}:${piece.row}`, async () => {
+      this.checkState();
+      return fn();
+    });
+  }
+
+  /** A row piece that changes the row: under its lock, and covered by the write-intent log. */
+  private withWrite(piece: RowPiece, fn: () => Promise<void>): Promise<void> {
+    return this.withRow(piece, async () => {
+      const done = await this.ctx.beginWrite?.(piece.chunk, piece.row);
+      try {
+        await fn();
+      } finally {
+        done?.();
+      }
+    });
+  }
+
+  private pieces(offset: number, length: number): RowPiece[] {
+    const pieces: RowPiece[] = [];
+    let position = offset;
+    const end = offset + length;
+    let chunkIndex = 0;
+    let chunkStart = 0;
+    while (position < end) {
+      while (position >= chunkStart + this.chunks[chunkIndex]!.capacity) {
+        chunkStart += this.chunks[chunkIndex]!.capacity;
+        chunkIndex++;
+      }
+      const chunk = this.chunks[chunkIndex]!;
+      const inChunk = position - chunkStart;
+      const row = Math.floor(inChunk / chunk.rowBytes);
+      const start = inChunk - row * chunk.rowBytes;
+      const n = Math.min(chunk.rowBytes - start, end - position);
+      pieces.push({ chunk, row, start, length: n, at: position - offset });
+      position += n;
+    }
+    return pieces;
+  }
+
+  private check(offset: number, length: number): void {
+    if (!Number.isSafeInteger(offset) || !Number.isSafeInteger(length) || offset < 0 || length < 0 || offset + length > this.size) {
+      throw new BlockDeviceError('EINVAL', `volume ${this.name}: range ${offset}+${length} is outside its ${this.size} bytes`);
+    }
+    this.checkState();
+  }
+
+  private checkState(): void {
+    if (this.ctx.state() === 'failed') {
+      throw new BlockDeviceError('EIO', `volume ${this.name} has failed: more members are lost than its layout survives`);
+    }
+  }
+}
+
+function aligned(start: number, length: number): { from: number; to: number } {
+  return {
+    from: Math.floor(start / CHECKSUM_BLOCK) * CHECKSUM_BLOCK,
+    to: Math.ceil((start + length) / CHECKSUM_BLOCK) * CHECKSUM_BLOCK,
+  };
+}
