@@ -35,19 +35,19 @@ export class SlabAllocator {
 
   /** `used`: slabs already in chunks (from the pool's chunk map). */
   constructor(members: ReadonlyArray<{ uuid: string; slabCount: number }>, used: Iterable<SlabAddress> = []) {
-    const taken = new Map<string, Set<number>>();
+    // A bitmap per member: a big pool has millions of slabs.
+    const taken = new Map(members.map((m) => [m.uuid, new Uint8Array(m.slabCount)]));
     for (const { member, slab } of used) {
-      let set = taken.get(member);
-      if (!set) taken.set(member, (set = new Set()));
-      set.add(slab);
+      const bits = taken.get(member);
+      if (bits && slab < bits.length) bits[slab] = 1;
     }
     for (const m of members) this.addMember(m.uuid, m.slabCount, taken.get(m.uuid));
   }
 
-  addMember(uuid: string, slabCount: number, taken: ReadonlySet<number> = new Set()): void {
+  addMember(uuid: string, slabCount: number, taken?: Uint8Array): void {
     if (this.members.has(uuid)) throw new AllocationError(`member ${uuid} is already known to the allocator`);
     const free: number[] = [];
-    for (let slab = slabCount - 1; slab >= 0; slab--) if (!taken.has(slab)) free.push(slab);
+    for (let slab = slabCount - 1; slab >= 0; slab--) if (!taken?.[slab]) free.push(slab);
     this.members.set(uuid, { uuid, slabCount, free, eligible: true });
   }
 

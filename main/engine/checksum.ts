@@ -3,16 +3,17 @@
  * the checksum every data block carries (DESIGN.md, "Data placement").
  *
  * The CRC itself runs in native code (@node-rs/crc32, SSE4.2/ARMv8 CRC
- * instructions): per 4 KiB block it measured ~2.5-3× a table-driven JS
+ * instructions): per 4 KiB block it measured 2.7-4.4× a table-driven JS
  * slice-by-8 on this machine (bench/parity.ts prints both). The per-call cost
  * of crossing into native dominates at 4 KiB, so blocks are cut from one
  * plain Uint8Array view (cheaper to subarray than a Buffer) and no other
  * object is made per block.
  */
 import { crc32c as nativeCrc32c } from '@node-rs/crc32';
+import { CHECKSUM_BLOCK } from './checksum-block.js';
 
-/** Bytes covered by one CRC32C. */
-export const CHECKSUM_BLOCK = 4096;
+/** Bytes covered by one CRC32C (defined once, in checksum-block.ts). */
+export { CHECKSUM_BLOCK };
 
 /** CRC32C of all of `data`, as an unsigned 32-bit number ("123456789" → 0xe3069283). */
 export function crc32c(data: Uint8Array): number {

@@ -15,6 +15,7 @@ import {
   LOG_RECORD_HEADER_BYTES,
   memberGeometry,
   METADATA_BLOCK,
+  SUPERBLOCK_V1_BYTES,
   type MemberGeometry,
 } from './on-disk-format.js';
 
@@ -268,6 +269,20 @@ describe('MetadataStore: format, append, checkpoint, import', () => {
     expect(result.state.equals(Buffer.alloc(2 * MiB, 3))).toBe(true);
     expect(text(result).records).toEqual(['b']);
     expect(result.members[0]!.geometry.metadataBytes).toBe(8 * MiB);
+  });
+
+  it('holds the checkpoint of a 1.5-million-slab pool (16 bytes a slab) on 64 GiB members', async () => {
+    const devices = [0, 1, 2].map(() => new MemoryBlockDevice(64 * 1024 * MiB));
+    const input = members(devices);
+    const store = await MetadataStore.format({ poolUuid: randomUUID(), members: input, slabSize: 256 * MiB, initialState: Buffer.alloc(0) });
+    const state = Buffer.alloc(1_500_000 * 16);
+    for (let i = 0; i < state.length; i += 4) state.writeUInt32LE(i * 2654435761 >>> 0, i);
+    await store.checkpoint(state);
+    await store.append(Buffer.from('after'));
+    const result = await MetadataStore.import(devices);
+    expect(result.state.equals(state)).toBe(true);
+    expect(text(result).records).toEqual(['after']);
+    expect(result.members[0]!.geometry.metadataBytes).toBe(64 * MiB);
   });
 
   it('serialises concurrent calls in call order and commits waiting appends together', async () => {
@@ -689,8 +704,8 @@ describe('MetadataStore: corruption', () => {
     const slot = sb.value.checkpoint.slot === 0 ? g.checkpointSlotAOffset : g.checkpointSlotBOffset;
     const head = g.logOffset + sb.value.logHeadOffset;
     return {
-      'superblock A': [0, 224],
-      'superblock B': [g.superblockBOffset, g.superblockBOffset + 224],
+      'superblock A': [0, SUPERBLOCK_V1_BYTES],
+      'superblock B': [g.superblockBOffset, g.superblockBOffset + SUPERBLOCK_V1_BYTES],
       'current checkpoint': [slot, slot + METADATA_BLOCK + sb.value.checkpoint.stateBytes],
       'log records': [head, head + 3 * METADATA_BLOCK],
     };

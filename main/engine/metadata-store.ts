@@ -21,7 +21,9 @@
  * generation). Format creates generation 1, a checkpoint of the initial
  * state, which also counts as the first session start. A replica holds one
  * checkpoint (in the slot its superblocks name) and the records after it in
- * its log ring; the records after a checkpoint name it (their epoch).
+ * its log ring. Records carry that checkpoint's generation (their epoch) and
+ * the log's salt, a random number in the superblock that is new each time
+ * the replica's log restarts (every checkpoint written to it).
  *
  * Write order (one operation at a time; each step on all target members in
  * parallel, each member's steps in this order):
@@ -45,10 +47,11 @@
  * appends, which come after 6). If A is torn, B is whole, and the other way
  * round. The idle slot is never named by a valid superblock: when import
  * found the two copies disagreeing, the writer first rewrites the stale copy
- * from the good one (flush) before it overwrites any slot. A log batch is
- * accepted only when its generation follows, its epoch matches, its
- * previous-hash matches and its CRCs hold, so a torn batch, stale records of
- * an older lap of the ring or of another pool, are simply the end of the log.
+ * from the good one (flush) before it overwrites any slot. A log record is
+ * accepted only when its generation follows, its salt, epoch and pool match,
+ * its previous-hash matches and its CRCs hold, so a torn batch, records of an
+ * older lap of the ring, of an earlier incarnation of the log or of another
+ * pool are simply the end of the log.
  *
  * Import takes, on every replica, the superblock copy with the highest
  * generation whose checkpoint verifies (header CRC, state CRC, hash), follows
@@ -69,12 +72,17 @@
  * ancestor; otherwise R diverged (or cannot be proven not to: refused too).
  * Evidence of lost writes is refused as well rather than silently rewound: a
  * superblock naming a newer checkpoint that fails to verify, records of the
- * current epoch beyond a break in the chain written in a later batch than the
- * break (so the batch with the break had completed), or a non-replica member
- * whose superblock saw a newer generation than any replica given
- * (MetadataError 'CORRUPT' / 'NEWER_METADATA_MISSING'; `allowRewind` accepts
- * the older state, like `zpool import -F`). A torn last batch is not
- * evidence: it was never acknowledged.
+ * current log (same salt) beyond a break in the chain written in a later
+ * batch than the break (so the batch with the break had completed), or a
+ * non-replica member whose superblock saw a newer generation than any
+ * replica given (MetadataError 'CORRUPT' / 'NEWER_METADATA_MISSING';
+ * `allowRewind` accepts the older state, like `zpool import -F`; the first
+ * write then rewrites the replicas that showed the evidence whole, with a
+ * new salt, and relabels such members, so the alarm does not come back). A
+ * torn last batch is not evidence: it was never acknowledged. The one loss
+ * import cannot see: damage to the last batch of a pool's only up-to-date
+ * replica looks like a torn, unacknowledged batch (as for any single-copy
+ * journal); hence three replicas by default.
  *
  * Replicas: `replicas` (default 3) members hold checkpoint + log, chosen by
  * largest slot. A write that fails on a member (any error) takes it offline
@@ -87,6 +95,11 @@
  * Concurrency: operations are queued and run one at a time in call order.
  * Appends waiting together are written as one batch (group commit): one
  * write and one flush per replica for all of them.
+ *
+ * Costs: an append writes at least one 4 KiB block per replica; a checkpoint
+ * writes the whole state per replica; import reads each replica's checkpoint
+ * and its whole log area (the damage scan above), up to ~96 MiB per replica
+ * on the largest members.
  */
 import { randomBytes } from 'node:crypto';
 import type { BlockDevice } from '../nbd/block-device.js';
@@ -573,9 +586,10 @@ export class MetadataStore {
         m.inSync = r.tipGeneration === newest.tipGeneration && r.tipHash.equals(newest.tipHash);
         status = m.inSync ? 'current' : 'stale';
         generation = r.tipGeneration;
-        if (r.evidenceGeneration > newest.tipGeneration) {
-          // Rewound (allowRewind): records past its break would be taken for
-          // damage again by the next import; its log is rewritten whole.
+        if (r.evidenceGeneration > r.tipGeneration) {
+          // Damaged (a newer copy may hold what it lost, or the pool was
+          // rewound): appending after its break would leave records that the
+          // next import takes for damage again, so it is rewritten whole.
           Object.assign(m, { inSync: false, rewrite: true });
           status = 'damaged';
         }
@@ -764,15 +778,7 @@ export class MetadataStore {
 
   /** Takes the appends at the head of the queue that fit one batch, and writes them. */
   private async runAppends(): Promise<void> {
-    try {
-      await this.maintainReplicas();
-    } catch (error) {
-      // Never reached in practice (maintainReplicas absorbs member errors), but a
-      // queue must not stall on a bug.
-      const item = this.queue.shift()!;
-      item.reject(error);
-      return;
-    }
+    await this.maintainReplicas();
     const targets = this.onlineInSync();
     if (targets.length === 0) {
       const item = this.queue.shift()!;
@@ -827,7 +833,7 @@ export class MetadataStore {
     const at = placeBatch(m, bytes.length);
     if (at === undefined) throw new MetadataError('LOG_FULL', `no room in member ${m.uuid}'s log`);
     await writeRange(device, m.geometry.logOffset + at, bytes);
-    await m.device!.flush();
+    await device.flush();
     commitPlacement(m, at, bytes.length);
     m.tipGeneration = events[events.length - 1]!.generation;
   }
@@ -935,7 +941,10 @@ export class MetadataStore {
       sessions: image.sessions,
     });
     const offset = slot === 0 ? geometry.checkpointSlotAOffset : geometry.checkpointSlotBOffset;
-    await writeRange(device, offset, Buffer.concat([header, image.state]));
+    // Two writes, one flush: the header's CRCs tell a half-written slot, and
+    // nothing names this slot until the flush has returned.
+    await device.write(offset, header);
+    await writeRange(device, offset + CHECKPOINT_HEADER_BYTES, image.state);
     await device.flush();
   }
 
@@ -1288,20 +1297,25 @@ async function loadReplica(device: BlockDevice, labels: LabelRead): Promise<Load
 async function readCheckpoint(device: BlockDevice, sb: Superblock): Promise<CheckpointImage | string> {
   const ref = sb.checkpoint!;
   const offset = ref.slot === 0 ? sb.geometry.checkpointSlotAOffset : sb.geometry.checkpointSlotBOffset;
-  let bytes: Buffer;
+  let header: Buffer;
   try {
-    bytes = await readRange(device, offset, CHECKPOINT_HEADER_BYTES + ref.stateBytes);
+    header = await device.read(offset, CHECKPOINT_HEADER_BYTES);
   } catch (error) {
     return `unreadable: ${describe(error)}`;
   }
-  const decoded = decodeCheckpointHeader(bytes.subarray(0, CHECKPOINT_HEADER_BYTES));
+  const decoded = decodeCheckpointHeader(header);
   if (!decoded.ok) return decoded.reason;
   const h = decoded.value;
   if (h.poolUuid !== sb.poolUuid) return `belongs to pool ${h.poolUuid}`;
   if (h.generation !== ref.generation || h.stateBytes !== ref.stateBytes || h.stateCrc32c !== ref.stateCrc32c || !h.hash.equals(ref.hash)) {
     return 'does not match its superblock';
   }
-  const state = Buffer.from(bytes.subarray(CHECKPOINT_HEADER_BYTES));
+  let state: Buffer;
+  try {
+    state = await readRange(device, offset + CHECKPOINT_HEADER_BYTES, h.stateBytes);
+  } catch (error) {
+    return `state unreadable: ${describe(error)}`;
+  }
   const stateCrc32c = crc32c(state);
   if (stateCrc32c !== h.stateCrc32c) return 'state checksum mismatch';
   if (!historyHash(h.prevHash, h.generation, EventKind.CHECKPOINT, state).equals(h.hash)) return 'history hash mismatch';
@@ -1536,9 +1550,11 @@ function commitPlacement(m: StoreMember, at: number, bytes: number): void {
 
 async function readRange(device: BlockDevice, offset: number, length: number): Promise<Buffer> {
   if (length <= IO_CHUNK_BYTES) return device.read(offset, length);
-  const parts: Buffer[] = [];
-  for (let at = 0; at < length; at += IO_CHUNK_BYTES) parts.push(await device.read(offset + at, Math.min(IO_CHUNK_BYTES, length - at)));
-  return Buffer.concat(parts);
+  const out = Buffer.allocUnsafe(length);
+  for (let at = 0; at < length; at += IO_CHUNK_BYTES) {
+    (await device.read(offset + at, Math.min(IO_CHUNK_BYTES, length - at))).copy(out, at);
+  }
+  return out;
 }
 
 async function writeRange(device: BlockDevice, offset: number, data: Buffer): Promise<void> {

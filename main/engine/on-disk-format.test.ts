@@ -101,6 +101,10 @@ describe('member geometry', () => {
     const g = memberGeometry(1 * MiB, 64 * KiB, { metadataBytes: 128 * KiB });
     expect(g).toMatchObject({ dataOffset: 128 * KiB, slabCount: 13 });
     expectContiguous(g);
+    const tiny = memberGeometry(1 * MiB, 64 * KiB, { metadataBytes: 64 * KiB });
+    expect(tiny.intentBytes).toBe(8 * KiB); // two blocks for the write-intent log, even here
+    expect(tiny.logBytes).toBeGreaterThanOrEqual(8 * KiB);
+    expectContiguous(tiny);
     expect(() => memberGeometry(1 * MiB, 64 * KiB, { metadataBytes: 100 * KiB })).toThrow(/multiple of/);
     expect(() => memberGeometry(1 * GiB, 1000)).toThrow(/slab size/);
   });

@@ -38,8 +38,8 @@
  *   (~190,000 slab entries); 512 MiB caps the cost on big disks, whose 192 MiB
  *   slots hold ~12 million entries (a 1.5-million-slab pool needs ~24 MiB and
  *   fits from 64 GiB members up). The store prefers replicas with big slots.
- * - Within the reservation (after superblock A): intent = 1/16, each slot =
- *   3/8, log = the rest (~3/16). Checkpoints need the room: they are the
+ * - Within the reservation (after superblock A): intent = 1/16 (at least two
+ *   4 KiB blocks), each slot = 3/8, log = the rest (~3/16). Checkpoints need the room: they are the
  *   whole state; the log only needs to hold what happens between two of them
  *   (every append takes at least one 4 KiB block, so 1.5 MiB holds ~380
  *   appends on the smallest members, 96 MiB ~24,000 on the largest).
@@ -74,6 +74,8 @@ export const METADATA_MAX_BYTES = 512 * 1024 * 1024;
 export const METADATA_OVERRIDE_MIN_BYTES = 64 * 1024;
 /** Overrides must keep slabs aligned at least to this. */
 export const METADATA_OVERRIDE_ALIGNMENT = 64 * 1024;
+/** The write-intent area is never smaller than two blocks (its owner alternates between two records). */
+export const INTENT_MIN_BYTES = 2 * 4096;
 
 /** "SPNDLVLN": superblock. */
 export const SUPERBLOCK_MAGIC = Buffer.from('SPNDLVLN', 'latin1');
@@ -175,7 +177,7 @@ export function memberGeometry(memberSize: number, slabSize: number, options: Ge
     );
   }
   const area = metadataBytes - METADATA_BLOCK;
-  const intentBytes = alignDown(Math.floor(area / 16), METADATA_BLOCK);
+  const intentBytes = Math.max(INTENT_MIN_BYTES, alignDown(Math.floor(area / 16), METADATA_BLOCK));
   const checkpointSlotBytes = alignDown(Math.floor((area * 3) / 8), METADATA_BLOCK);
   const logBytes = area - intentBytes - 2 * checkpointSlotBytes;
   const checkpointSlotAOffset = METADATA_BLOCK;

@@ -24,7 +24,8 @@
  * byte by byte through a full 256×256 product table, which measured faster
  * than bit-serial word arithmetic or 16-bit tables in V8. Kernels read up to
  * four inputs per pass over the output, to cut passes without blowing up the
- * number of hand-written loops. Words need 8-byte aligned buffers (Node's
+ * number of hand-written loops, and each loop is its own small function (see
+ * "word kernels": inline, they deoptimized 2-3×). Words need 8-byte aligned buffers (Node's
  * Buffer.alloc is); misaligned inputs and tails shorter than a word take the
  * byte path: correct, several times slower.
  */
@@ -443,11 +444,7 @@ function deltaBytes(p: Buffer, q: Buffer | undefined, c: number, old: Buffer, no
 function xorInto(out: Buffer, src: Buffer): void {
   const length = out.length;
   const words = wordBytes([out, src], length);
-  if (words > 0) {
-    const o = u64(out, words);
-    const s = u64(src, words);
-    for (let i = 0; i < o.length; i++) o[i]! ^= s[i]!;
-  }
+  if (words > 0) xorAdd1(u64(out, words), u64(src, words), words >>> 3);
   for (let j = words; j < length; j++) out[j]! ^= src[j]!;
 }
 

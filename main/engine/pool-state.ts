@@ -97,17 +97,15 @@ export function applyRecord(state: PoolState, record: PoolRecord): PoolState {
     case 'volume-create': {
       const chunks = new Map(state.chunks);
       for (const c of record.chunks) chunks.set(c.id, c);
-      const nextChunkId = Math.max(state.nextChunkId, ...record.chunks.map((c) => c.id + 1));
-      return { ...state, volumes: [...state.volumes, record.volume], chunks, nextChunkId };
+      return { ...state, volumes: [...state.volumes, record.volume], chunks, nextChunkId: nextIdAfter(state.nextChunkId, record.chunks) };
     }
     case 'volume-grow': {
       const chunks = new Map(state.chunks);
       for (const c of record.chunks) chunks.set(c.id, c);
-      const nextChunkId = Math.max(state.nextChunkId, ...record.chunks.map((c) => c.id + 1));
       return {
         ...state,
         chunks,
-        nextChunkId,
+        nextChunkId: nextIdAfter(state.nextChunkId, record.chunks),
         volumes: state.volumes.map((v) =>
           v.name === record.name ? { ...v, size: record.size, chunks: [...v.chunks, ...record.chunks.map((c) => c.id)] } : v,
         ),
@@ -147,6 +145,13 @@ export function applyRecord(state: PoolState, record: PoolRecord): PoolState {
     case 'policy':
       return { ...state, policy: record.policy };
   }
+}
+
+/** No spread into Math.max: a record may carry a hundred thousand chunks. */
+function nextIdAfter(current: number, chunks: readonly ChunkInfo[]): number {
+  let next = current;
+  for (const c of chunks) if (c.id + 1 > next) next = c.id + 1;
+  return next;
 }
 
 export function encodeRecord(record: PoolRecord): Buffer {

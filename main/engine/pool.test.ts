@@ -62,6 +62,29 @@ describe('Pool', () => {
     await again.close();
   });
 
+  it('grows and deletes volumes, keeping data and giving the space back', async () => {
+    const sources = members(4);
+    const pool = await create(sources);
+    const free = pool.freeSpace('raid10');
+    const volume = await pool.createVolume({ name: 'g', size: 1024 * 1024, layout: 'raid10', width: 4 });
+    const data = pattern(11, 1024 * 1024);
+    await volume.write(0, data);
+    const grown = await pool.growVolume('g', 5 * 1024 * 1024);
+    expect(grown.size).toBe(5 * 1024 * 1024);
+    expect((await grown.read(0, data.length)).equals(data)).toBe(true);
+    await grown.write(4 * 1024 * 1024, data);
+    await expect(pool.growVolume('g', 1024 * 1024)).rejects.toMatchObject({ code: 'BAD_SIZE' });
+    await pool.close();
+    const { pool: again } = await importPool(sources);
+    expect(again.volume('g').size).toBe(5 * 1024 * 1024);
+    expect((await again.volume('g').read(4 * 1024 * 1024, data.length)).equals(data)).toBe(true);
+    await again.deleteVolume('g');
+    expect(again.volumeNames()).toEqual([]);
+    expect(again.freeSpace('raid10')).toBe(free);
+    await expect(again.deleteVolume('g')).rejects.toMatchObject({ code: 'NOT_FOUND' });
+    await again.close();
+  });
+
   it('imports from a subset, names the missing member, and serves a degraded raid5', async () => {
     const sources = members(4);
     const pool = await create(sources);

@@ -34,6 +34,8 @@ import { regionOf, rowsOfRegion, WriteIntentLog, type IntentTarget } from './wri
 
 /** Default slab size: big enough that the chunk map stays small, small enough to move one at a time. */
 export const DEFAULT_SLAB_SIZE = 256 * 1024 * 1024;
+/** Records above this go in as a checkpoint (see commit). */
+const MAX_RECORD_BYTES = 256 * 1024;
 
 export class PoolError extends Error {
   constructor(
@@ -135,7 +137,7 @@ export class Pool extends EventEmitter<PoolEvents> {
     }
     this.allocator = new SlabAllocator(
       [...this.members.values()].map((m) => ({ uuid: m.uuid, slabCount: m.slabCount })),
-      [...state.chunks.values()].flatMap((c) => c.slabs),
+      allSlabs(state),
     );
     for (const member of this.members.values()) this.allocator.setEligible(member.uuid, this.isEligible(member));
     this.intent = new WriteIntentLog(
@@ -301,15 +303,22 @@ export class Pool extends EventEmitter<PoolEvents> {
 
   // ---------------------------------------------------------------- I/O support
 
+  /** One context per layout, shared by its chunks (a big pool has a hundred thousand). */
+  private readonly chunkContexts = new Map<LayoutName, ChunkContext>();
+
   private makeChunk(info: ChunkInfo): ChunkIo {
-    const context: ChunkContext = {
-      layout: layouts[info.spec.name],
-      geometry: this.geometry,
-      checksums: this.checksums,
-      memberFailed: (member, error) => this.markFailed(member, describe(error)),
-      memberSkipped: (member, chunkId, row) => this.markStale(member, chunkId, row),
-      repairNeeded: (chunkId, row) => this.queueRepair(chunkId, row),
-    };
+    let context = this.chunkContexts.get(info.spec.name);
+    if (!context) {
+      context = {
+        layout: layouts[info.spec.name],
+        geometry: this.geometry,
+        checksums: this.checksums,
+        memberFailed: (member, error) => this.markFailed(member, describe(error)),
+        memberSkipped: (member, chunkId, row) => this.markStale(member, chunkId, row),
+        repairNeeded: (chunkId, row) => this.queueRepair(chunkId, row),
+      };
+      this.chunkContexts.set(info.spec.name, context);
+    }
     return new ChunkIo(
       info.id,
       info.spec,
@@ -520,12 +529,26 @@ export class Pool extends EventEmitter<PoolEvents> {
     return run;
   }
 
-  /** Log first, then apply (see the theory comment). */
-  private async commit(record: PoolRecord): Promise<void> {
-    await this.metadata.append(encodeRecord(record));
-    this.stateValue = applyRecord(this.stateValue, record);
-    if (this.metadata.logFillRatio > 0.5) await this.metadata.checkpoint(encodeCheckpoint(this.stateValue));
+  /**
+   * Log first, then apply (see the theory comment). A record too big for the
+   * log (a volume of a hundred thousand chunks) is committed as a checkpoint
+   * of the state it produces instead: just as durable, and far more compact.
+   */
+  private commit(record: PoolRecord): Promise<void> {
+    // One commit at a time: each applies to the state the previous one left,
+    // so concurrent commits (two stale rows marked at once) never lose one.
+    const run = this.commitChain.then(async () => {
+      const bytes = encodeRecord(record);
+      const next = applyRecord(this.stateValue, record);
+      if (bytes.length > MAX_RECORD_BYTES) await this.metadata.checkpoint(encodeCheckpoint(next));
+      else await this.metadata.append(bytes);
+      this.stateValue = next;
+      if (this.metadata.logFillRatio > 0.5) await this.metadata.checkpoint(encodeCheckpoint(this.stateValue));
+    });
+    this.commitChain = run.catch(() => {});
+    return run;
   }
+  private commitChain: Promise<void> = Promise.resolve();
 
   private isEligible(member: Member): boolean {
     const info = this.stateValue.members.find((m) => m.uuid === member.uuid);
@@ -542,6 +565,10 @@ export class Pool extends EventEmitter<PoolEvents> {
     await this.metadata.checkpoint(encodeCheckpoint(this.stateValue)).catch(() => {});
     await this.metadata.close();
   }
+}
+
+function* allSlabs(state: PoolState): Generator<{ member: string; slab: number }> {
+  for (const chunk of state.chunks.values()) yield* chunk.slabs;
 }
 
 export function describe(error: unknown): string {

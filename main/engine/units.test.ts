@@ -28,5 +28,7 @@ describe('formatSize', () => {
     expect(formatSize(1536)).toBe('1.5 KiB');
     expect(formatSize(256 * 1024 ** 2)).toBe('256 MiB');
     expect(formatSize(16 * 1024 ** 4)).toBe('16 TiB');
+    expect(formatSize(1020 * 1024)).toBe('1020 KiB');
+    expect(formatSize(100 * 1024 ** 2)).toBe('100 MiB');
   });
 });

@@ -40,6 +40,8 @@ export function formatSize(bytes: number): string {
     value /= 1024;
     unit++;
   }
-  const text = unit === 0 ? String(value) : value.toFixed(value >= 100 ? 0 : value >= 10 ? 1 : 2).replace(/\.?0+$/, '');
+  const fixed = value.toFixed(value >= 100 ? 0 : value >= 10 ? 1 : 2);
+  // Trailing zeros go only after a decimal point: 1.50 → 1.5, but 1020 stays 1020.
+  const text = unit === 0 ? String(value) : fixed.includes('.') ? fixed.replace(/\.?0+$/, '') : fixed;
   return `${text} ${units[unit]}`;
 }

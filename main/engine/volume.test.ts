@@ -168,7 +168,7 @@ async function runOps(r: Rig, ops: Op[], size: number): Promise<void> {
       case 'trim': {
         try {
           await r.volume.trim(op.offset, op.length);
-        } catch (error) {
+        } catch {
           expect(within()).toBe(false);
           return;
         }

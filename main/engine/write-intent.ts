@@ -164,7 +164,11 @@ export class WriteIntentLog {
       for (let slot = 0; slot < 2; slot++) {
         let raw: Buffer;
         try {
-          raw = await target.device.read(target.offset + slot * slotBytes, slotBytes);
+          // The header says how long the record is: read the rest only if there is more.
+          raw = await target.device.read(target.offset + slot * slotBytes, BLOCK);
+          const count = raw.subarray(0, 8).equals(MAGIC) ? raw.readUInt32LE(12) : 0;
+          const bytes = Math.ceil((HEADER_BYTES + count * 8) / BLOCK) * BLOCK;
+          if (bytes > BLOCK && bytes <= slotBytes) raw = await target.device.read(target.offset + slot * slotBytes, bytes);
         } catch {
           continue;
         }
