@@ -1,5 +1,5 @@
 import { spawn, spawnSync } from 'node:child_process';
-import { mkdtemp, readFile, rm } from 'node:fs/promises';
+import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -72,6 +72,30 @@ describe('spindle CLI', () => {
     expect(stop.code).toBe(0);
     expect(JSON.parse(stop.stdout)).toEqual({ running: true, stopping: true });
     await expect.poll(() => JSON.parse(spindle('stop', '--json').stdout), { timeout: 10_000 }).toEqual({ running: false });
+  });
+
+  it('serves an image file over NBD with `nbd serve`, readable by nbdinfo, until SIGTERM', async () => {
+    const image = join(dir, 'disk.img');
+    await writeFile(image, Buffer.alloc(1024 * 1024, 7));
+    const socket = join(dir, 'disk.sock');
+    const child = spawn(process.execPath, ['--import', 'tsx', entry, 'nbd', 'serve', image, '--socket', socket, '--json'], { env, stdio: ['ignore', 'pipe', 'pipe'] });
+    let stdout = '';
+    child.stdout.on('data', (chunk) => (stdout += chunk));
+    await expect.poll(() => stdout, { timeout: 15_000 }).toMatch(/"uri"/);
+    expect(JSON.parse(stdout)).toMatchObject({ uri: `nbd+unix:///?socket=${socket}`, socket });
+    const info = spawnSync('nbdinfo', ['--json', `nbd+unix:///?socket=${socket}`], { encoding: 'utf8' });
+    expect(info.status, info.stderr).toBe(0);
+    expect(JSON.parse(info.stdout).exports[0]['export-size']).toBe(1024 * 1024);
+    child.kill('SIGTERM');
+    expect(await new Promise((resolve) => child.on('exit', resolve))).toBe(0);
+  });
+
+  it('refuses `nbd serve` without exactly one of --socket and --port, or of a missing file', () => {
+    expect(spindle('nbd', 'serve', join(dir, 'disk.img')).code).toBe(2);
+    expect(spindle('nbd', 'serve', join(dir, 'disk.img'), '--socket', join(dir, 's'), '--port', '0').code).toBe(2);
+    const missing = spindle('nbd', 'serve', join(dir, 'nope.img'), '--socket', join(dir, 's2'));
+    expect(missing.code).toBe(1);
+    expect(missing.stderr.trim()).toMatch(/^spindle: cannot serve .*nope\.img/);
   });
 
   it('runs the engine host in the foreground with `daemon` and stops on SIGTERM', async () => {

@@ -11,6 +11,7 @@ import { AlreadyRunningError, runDaemon } from './daemon.js';
 import { connectToEngineHost, ensureEngineHost } from './ensure-engine-host.js';
 import { packageInfo } from './package-info.js';
 import { controlSocketPath } from './runtime-paths.js';
+import { serveFile } from '../nbd/serve-file.js';
 
 export const EXIT_OK = 0;
 export const EXIT_FAILURE = 1;
@@ -122,6 +123,45 @@ export function buildProgram(io: Io = processIo): Command {
       await new Promise<void>((resolve) => {
         const stop = (): void => {
           void server.close().then(resolve);
+        };
+        process.once('SIGINT', stop);
+        process.once('SIGTERM', stop);
+      });
+    });
+
+  const nbd = program.command('nbd').description('NBD tools');
+  nbd
+    .command('serve')
+    .description('serve an image file over NBD until interrupted (for tests, and for people)')
+    .argument('<file>', 'image file to serve')
+    .option('--socket <path>', 'Unix socket to listen on (created 0600)')
+    .addOption(new Option('--port <port>', 'TCP port on --host (0 picks a free one)').argParser(parsePort))
+    .option('--host <address>', 'TCP address to bind', '127.0.0.1')
+    .option('--export <name>', 'export name', '')
+    .option('--read-only', 'refuse writes')
+    .option('--json', 'print JSON (the URI) once serving')
+    .action(async (file: string, options: JsonOption & { socket?: string; port?: number; host: string; export: string; readOnly?: boolean }) => {
+      if ((options.socket === undefined) === (options.port === undefined)) {
+        throw new CliError('give exactly one of --socket PATH or --port N', EXIT_USAGE);
+      }
+      let served;
+      try {
+        served = await serveFile({
+          file,
+          socket: options.socket,
+          port: options.port,
+          host: options.host,
+          exportName: options.export,
+          readOnly: options.readOnly,
+          log: (line) => io.err(line + '\n'),
+        });
+      } catch (error) {
+        throw new CliError(`cannot serve ${file}: ${(error as Error).message}`);
+      }
+      print(io, options, { uri: served.uri, socket: served.socketPath, port: served.port }, `serving ${file} at ${served.uri}`);
+      await new Promise<void>((resolve) => {
+        const stop = (): void => {
+          void served.close().then(resolve);
         };
         process.once('SIGINT', stop);
         process.once('SIGTERM', stop);
