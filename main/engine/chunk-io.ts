@@ -46,6 +46,8 @@ export interface ChunkContext {
   memberSkipped(member: Member, chunkId: number, row: number): Promise<void>;
   /** A bad copy was found in this row; rewrite it later. */
   repairNeeded(chunkId: number, row: number): void;
+  /** Counts one error against a member (and tells whoever watches the counters). */
+  errorCounted(member: Member, kind: keyof Member['errors']): void;
 }
 
 /** What reading one column's blocks gave: per-block verified data, or nothing usable. */
@@ -187,7 +189,7 @@ export class ChunkIo {
       if (skip?.[i]) continue;
       const computed = crc32c(raw.subarray((i - lo) * CHECKSUM_BLOCK, (i - lo + 1) * CHECKSUM_BLOCK));
       if (checksumMatches(stored, computed)) ok[i] = true;
-      else member.errors.checksum++;
+      else this.ctx.errorCounted(member, 'checksum');
     }
     return { data, ok, table, firstBlock };
   }
@@ -197,7 +199,7 @@ export class ChunkIo {
     if (error instanceof DisconnectedError) {
       await this.ctx.memberFailed(member, error);
     } else {
-      member.errors.read++;
+      this.ctx.errorCounted(member, 'read');
       if (!(error instanceof BlockDeviceError)) await this.ctx.memberFailed(member, error);
     }
   }
@@ -351,7 +353,7 @@ export class ChunkIo {
       if (fua) await table.writeBack(true);
       return true;
     } catch (error) {
-      member.errors.write++;
+      this.ctx.errorCounted(member, 'write');
       await this.ctx.memberFailed(member, error);
       await this.ctx.memberSkipped(member, this.id, row);
       return false;

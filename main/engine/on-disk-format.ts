@@ -58,6 +58,21 @@
  *   in a hex dump.
  *
  * The write order that makes all this crash safe is in metadata-store.ts.
+ *
+ * Index of every other on-disk structure, each documented field by field,
+ * with units, beside the code that reads and writes it:
+ *
+ *   structure              where on the member           documented in
+ *   superblock_phys        first and last 4 KiB           this file
+ *   checkpoint_phys        checkpoint slots A, B          this file
+ *   log_record_phys        log ring                       this file
+ *   pool checkpoint state  inside a checkpoint_phys       pool-state.ts ("SPCK", v1: JSON head
+ *                                                         + binary chunk map, little-endian)
+ *   pool log record        inside a log_record_phys       pool-state.ts (PoolRecord, JSON)
+ *   write-intent record    intent area, two slots         write-intent.ts ("SPNDLWIL", v1)
+ *   slab                   slabs                          slab-geometry.ts (data blocks, then
+ *                                                         one u32 CRC32C per 4 KiB block,
+ *                                                         0 = never written)
  */
 import { createHash, randomBytes } from 'node:crypto';
 import { crc32c } from './metadata-crc.js';

@@ -5,6 +5,7 @@
 import { open, truncate } from 'node:fs/promises';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { NbdClient } from '../nbd/client.js';
 import { NbdServer } from '../nbd/server.js';
 import { cleanupAll, run, startServerPeer, tempDir, type Peer } from '../nbd/test-support.js';
 import { openMember } from './member-uri.js';
@@ -63,6 +64,16 @@ afterAll(async () => {
 describe('a raid5 pool of four nbdkit members, exported over NBD', () => {
   it('stores what qemu-io writes, pattern-verified', async () => {
     await qemuIo('write -P 0xab 0 16M', 'write -P 0xcd 16M 8M', 'flush', 'read -P 0xab 0 16M', 'read -P 0xcd 16M 8M');
+  });
+
+  it('is safe over several connections at once (CAN_MULTI_CONN): written on one, flushed on another, read on a third', async () => {
+    const [a, b, c] = await Promise.all([0, 1, 2].map(() => NbdClient.connect(uri)));
+    expect(a!.capabilities.canMultiConn).toBe(true);
+    const data = Buffer.alloc(1 << 20, 0x77);
+    await Promise.all([a!.write(32 * MiB, data), b!.write(33 * MiB, data)]);
+    await c!.flush();
+    expect((await c!.read(32 * MiB, 2 << 20)).equals(Buffer.concat([data, data]))).toBe(true);
+    await Promise.all([a!.close(), b!.close(), c!.close()]);
   });
 
   it('serves the right bytes after bytes are flipped in a member image, counts the error and rewrites the block', async () => {

@@ -171,7 +171,10 @@ describe('Pool', () => {
     const at100 = column.member.slabOffset(column.slab, 100);
     const byte = await column.member.device!.read(at100, 1);
     await column.member.device!.write(at100, Buffer.from([byte[0]! ^ 0xff]));
+    const events: string[] = [];
+    pool.on('member-errors', (member, kind) => events.push(`${member.uuid}:${kind}`));
     expect((await volume.read(0, 65536)).equals(data)).toBe(true);
+    expect(events).toEqual([`${column.member.uuid}:checksum`]);
     await pool.repairsDone();
     const corrupted = chunk.columns[0]!.member;
     expect(corrupted.errors.checksum).toBeGreaterThan(0);

@@ -84,6 +84,8 @@ export interface MemberLayoutInfo {
 
 export interface PoolEvents {
   'member-state': [member: Member];
+  /** A member's read, write or checksum error counter went up. */
+  'member-errors': [member: Member, kind: 'read' | 'write' | 'checksum'];
   'volume-state': [name: string, state: VolumeState];
   log: [level: 'info' | 'warn' | 'error', message: string];
 }
@@ -316,6 +318,10 @@ export class Pool extends EventEmitter<PoolEvents> {
         memberFailed: (member, error) => this.markFailed(member, describe(error)),
         memberSkipped: (member, chunkId, row) => this.markStale(member, chunkId, row),
         repairNeeded: (chunkId, row) => this.queueRepair(chunkId, row),
+        errorCounted: (member, kind) => {
+          member.errors[kind]++;
+          this.emit('member-errors', member, kind);
+        },
       };
       this.chunkContexts.set(info.spec.name, context);
     }

@@ -66,6 +66,9 @@ function rig(spec: LayoutSpec, memberCount: number, size: number): Rig {
     },
     memberSkipped: async () => {},
     repairNeeded: (chunk, row) => repairs.add(`${chunk}:${row}`),
+    errorCounted: (member, kind) => {
+      member.errors[kind]++;
+    },
   };
   const allocator = new SlabAllocator(members.map((m) => ({ uuid: m.uuid, slabCount: SLABS_PER_MEMBER })));
   const chunks: ChunkIo[] = [];
