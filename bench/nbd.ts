@@ -3,9 +3,9 @@
  * serving the same pre-written 1 GiB image on Unix sockets, measured with
  * fio's nbd engine; and our client reading a whole nbdkit memory export
  * against nbdcopy doing the same. Prints every figure and our ratio to
- * nbdkit (target ≥ 0.9). Runs ~2.5 minutes.
+ * nbdkit (target ≥ 0.9). Runs about 2.5 minutes.
  *
- *   npm run bench -- nbd [--runtime SECONDS] [--rounds N] [--only NAME]
+ *   npm run bench -- nbd [--runtime SECONDS] [--rounds N] [--only NAME] [--pool-threads N]
  *
  * Each fio case runs `rounds` times per server, interleaving the servers so
  * that machine noise hits them alike; the best run of each counts.
@@ -26,8 +26,9 @@ const opt = (name: string, def: string): string => {
   const i = args.indexOf(`--${name}`);
   return i >= 0 && args[i + 1] ? args[i + 1] : def;
 };
-const RUNTIME = Number(opt('runtime', '4'));
-const ROUNDS = Number(opt('rounds', '2'));
+const RUNTIME = Number(opt('runtime', '3'));
+const POOL_THREADS = opt('pool-threads', '2');
+const ROUNDS = Number(opt('rounds', '3'));
 const ONLY = opt('only', '');
 const here = path.dirname(fileURLToPath(import.meta.url));
 
@@ -71,8 +72,8 @@ async function waitSocket(sock: string, child: ChildProcess): Promise<void> {
   }
 }
 
-async function startServer(cmd: string, argv: string[], sock: string): Promise<ChildProcess> {
-  const child = spawn(cmd, argv, { stdio: ['ignore', 'ignore', 'inherit'] });
+async function startServer(cmd: string, argv: string[], sock: string, env: NodeJS.ProcessEnv = process.env): Promise<ChildProcess> {
+  const child = spawn(cmd, argv, { stdio: ['ignore', 'ignore', 'inherit'], env });
   children.add(child);
   child.once('exit', () => children.delete(child));
   await waitSocket(sock, child);
@@ -163,7 +164,19 @@ async function main(): Promise<void> {
     const fh = await fsp.open(image, 'w');
     for (let off = 0; off < IMAGE_SIZE; off += block.length) await fh.write(block, 0, block.length, off);
     await fh.close();
-    console.log(`NBD benchmark: ${os.cpus().length} CPUs, node ${process.version}, fio runtime ${RUNTIME}s x ${ROUNDS} rounds (best counts)\n`);
+    // Other work on the machine disturbs a single-threaded server more than
+    // nbdkit's 16 threads, so raise our priority (inherited by every server
+    // and fio) where allowed; all three servers get the same.
+    let priority = 'normal priority';
+    try {
+      os.setPriority(-10);
+      priority = 'nice -10';
+    } catch {
+      // not permitted: run as is
+    }
+    console.log(
+      `NBD benchmark: ${os.cpus().length} CPUs, node ${process.version}, ${priority}, spindle UV_THREADPOOL_SIZE=${POOL_THREADS}, fio runtime ${RUNTIME}s x ${ROUNDS} rounds (best counts)\n`,
+    );
 
     const servers: { name: string; sock: string; cmd: string; argv: string[] }[] = [
       { name: 'spindle', sock: path.join(dir, 'spindle.sock'), cmd: process.execPath, argv: [] },
@@ -173,7 +186,11 @@ async function main(): Promise<void> {
     servers[0].argv = ['--import', 'tsx', path.join(here, '_nbd-serve.ts'), image, servers[0].sock];
     servers[1].argv = ['-f', '-U', servers[1].sock, 'file', image];
     servers[2].argv = ['-k', servers[2].sock, '-f', 'raw', '--cache=writeback', '-t', '-e', '4', image];
-    const procs = await Promise.all(servers.map((s) => startServer(s.cmd, s.argv, s.sock)));
+    // Our server gets 2 libuv pool threads: on 2 CPUs, 4 threads contend for
+    // the pool's one queue lock and cost ~1.5x the CPU per 4 KiB read (measured).
+    const procs = await Promise.all(
+      servers.map((s) => startServer(s.cmd, s.argv, s.sock, s.name === 'spindle' ? { ...process.env, UV_THREADPOOL_SIZE: POOL_THREADS } : process.env)),
+    );
 
     const results: Record<string, Record<string, number>> = {};
     const cases = FIO_CASES.filter((c) => !ONLY || c.name.includes(ONLY));
@@ -200,11 +217,12 @@ async function main(): Promise<void> {
       await sh('nbdcopy', [image, uri]);
       let ours = 0;
       let theirs = 0;
-      for (let round = 0; round < ROUNDS; round++) {
+      for (let round = 0; round < Math.min(ROUNDS, 2); round++) {
         const t0 = performance.now();
         await sh('nbdcopy', ['--no-extents', uri, 'null:']);
         theirs = Math.max(theirs, IMAGE_SIZE / MiB / ((performance.now() - t0) / 1000));
-        const r = await clientRead(uri, 4, 8, 2 * MiB);
+        // One connection: our client is single-threaded, and more connections only add overhead.
+        const r = await clientRead(uri, 1, 8, 2 * MiB);
         if (r.bytes !== IMAGE_SIZE) throw new Error(`client read ${r.bytes} bytes`);
         ours = Math.max(ours, r.bytes / MiB / r.seconds);
       }

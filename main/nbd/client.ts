@@ -24,7 +24,10 @@
  * corked per tick, so a burst becomes one writev) and waits on a cookie
  * in the pending table; replies are matched by cookie in whatever order they
  * come. Requests longer than the server's maximum payload are split and
- * reassembled. Errors:
+ * reassembled. Receiving streams like the server does: socket reads land in
+ * a reused buffer (`onread`), read data is copied to its destination as it
+ * arrives, and the rest of a large payload is read by the kernel straight
+ * into the caller's buffer (readInto) or the one read() returns. Errors:
  * - the server answers a request with an error: that call rejects with
  *   BlockDeviceError(errno); the connection carries on (ESHUTDOWN also starts
  *   a soft disconnect, as the spec requires);
@@ -204,6 +207,10 @@ interface Pending {
   error: BlockDeviceError | undefined;
 }
 
+/** Bytes per socket read (see connect()). */
+const RECEIVE_BUFFER = 256 * 1024;
+/** A READ payload remainder at least this big is read straight to its destination. */
+const DIRECT_READ_MIN = 64 * 1024;
 /** Requests without a payload (trim, zero, cache, block status) go out in pieces of at most 1 GiB. */
 const MAX_EFFECT_LENGTH = 1 << 30;
 /** Largest structured chunk payload we will buffer: a full read plus its error/offset overhead. */
@@ -236,8 +243,9 @@ export class NbdClient implements BlockDevice {
     if (!this.socket.destroyed) this.socket.uncork();
   };
 
-  private constructor(socket: net.Socket, q: ByteQueue, info: NbdExportInfo, contextId: number, opts: NbdClientOptions) {
+  private constructor(socket: net.Socket, q: ByteQueue, info: NbdExportInfo, contextId: number, opts: NbdClientOptions, recvBuf: Buffer) {
     this.socket = socket;
+    this.recvBuf = recvBuf;
     this.q = q;
     this.info = info;
     this.size = info.size;
@@ -258,10 +266,6 @@ export class NbdClient implements BlockDevice {
       minimumBlockSize: info.blockSizes.minimum,
       preferredBlockSize: info.blockSizes.preferred,
     };
-    socket.on('data', (chunk: Buffer) => {
-      this.q.push(chunk);
-      this.parse();
-    });
     socket.on('close', () => this.onClose());
     socket.on('error', () => {
       // 'close' follows and reports the loss to every caller.
@@ -277,12 +281,28 @@ export class NbdClient implements BlockDevice {
   static async connect(uri: string, options: NbdClientOptions = {}): Promise<NbdClient> {
     const address = parseNbdUri(uri);
     const timeoutMs = options.connectTimeoutMs ?? 10_000;
+    const q = new ByteQueue();
+    // Reads land in one reused buffer (Node's onread) rather than a fresh,
+    // zero-filled 64 KiB ArrayBuffer each; the handshake copies what it gets
+    // into `q`, and the client, once made, takes the receiver over.
+    const recvBuf = Buffer.allocUnsafe(RECEIVE_BUFFER);
+    const receiver = {
+      onBytes: (buf: Buffer, n: number): void => onData(Buffer.from(buf.subarray(0, n))),
+      nextBuffer: (): Buffer => recvBuf,
+    };
+    const onread = {
+      // Asked before every read: lets the client read data straight into place.
+      buffer: () => receiver.nextBuffer(),
+      callback: (n: number, buf: Buffer): boolean => {
+        receiver.onBytes(buf, n);
+        return true;
+      },
+    };
     const socket =
       address.transport === 'unix'
-        ? net.connect({ path: address.socketPath })
-        : net.connect({ host: address.host, port: address.port, noDelay: true });
+        ? net.connect({ path: address.socketPath, onread })
+        : net.connect({ host: address.host, port: address.port, noDelay: true, onread });
     const where = address.transport === 'unix' ? address.socketPath : `${address.host}:${address.port}`;
-    const q = new ByteQueue();
     let waiter: { n: number; resolve: () => void } | undefined;
     let failure: Error | undefined;
     let fail: (err: Error) => void = () => {};
@@ -305,7 +325,6 @@ export class NbdClient implements BlockDevice {
     const onError = (err: Error): void =>
       fail(new Error(connected ? `NBD handshake with ${where} failed: ${err.message}` : `cannot connect to NBD server at ${where}: ${err.message}`));
     const onClose = (): void => fail(new HandshakeError(`NBD server at ${where} closed the connection during the handshake`));
-    socket.on('data', onData);
     socket.on('error', onError);
     socket.on('close', onClose);
     const timer = setTimeout(
@@ -319,11 +338,13 @@ export class NbdClient implements BlockDevice {
       await Promise.race([new Promise<void>((resolve) => socket.once('connect', () => resolve())), failed]);
       connected = true;
       const result = await handshake(socket, q, need, address.exportName, options);
-      socket.off('data', onData);
       socket.off('error', onError);
       socket.off('close', onClose);
       clearTimeout(timer);
-      return new NbdClient(socket, q, result.info, result.contextId, options);
+      const client = new NbdClient(socket, q, result.info, result.contextId, options, recvBuf);
+      receiver.onBytes = (buf, n) => client.onBytes(buf, n);
+      receiver.nextBuffer = () => client.nextBuffer();
+      return client;
     } catch (err) {
       clearTimeout(timer);
       socket.destroy();
@@ -555,6 +576,66 @@ export class NbdClient implements BlockDevice {
   // -------------------------------------------------------------------------
   // Replies
 
+  /** Bytes the parser needs queued before it can take its next step. */
+  private want = 4;
+  private readonly recvBuf: Buffer;
+  /** The destination slice handed out for the next read, if any. */
+  private direct: Buffer | undefined;
+
+  /**
+   * The buffer for the socket's next read: the rest of a READ payload being
+   * received, when big enough to be worth a read of its own (the kernel
+   * then copies it straight to its destination), else the receive buffer.
+   */
+  private nextBuffer(): Buffer {
+    const st = this.stream;
+    if (st && st.left >= DIRECT_READ_MIN && this.q.length === 0 && !this.dead) {
+      this.direct = st.p.data!.subarray(st.at, st.at + st.left);
+      return this.direct;
+    }
+    this.direct = undefined;
+    return this.recvBuf;
+  }
+
+  /**
+   * Received bytes buf[0..n), in a buffer reused by the next read. Read data
+   * goes from here straight to its destination; headers and other small
+   * parts are copied into the queue, only as much as the parser needs next.
+   */
+  private onBytes(buf: Buffer, n: number): void {
+    if (buf === this.direct) {
+      this.direct = undefined;
+      const st = this.stream!;
+      st.at += n;
+      st.left -= n;
+      if (st.left === 0) {
+        this.stream = undefined;
+        if (st.done) this.finishReply(st.cookie, st.p);
+      }
+      return;
+    }
+    let pos = 0;
+    while (pos < n && !this.dead) {
+      const st = this.stream;
+      if (st && this.q.length === 0) {
+        const k = Math.min(st.left, n - pos);
+        buf.copy(st.p.data!, st.at, pos, pos + k);
+        st.at += k;
+        st.left -= k;
+        pos += k;
+        if (st.left === 0) {
+          this.stream = undefined;
+          if (st.done) this.finishReply(st.cookie, st.p);
+        }
+        continue;
+      }
+      const k = Math.min(n - pos, Math.max(this.want - this.q.length, 64));
+      this.q.push(Buffer.from(buf.subarray(pos, pos + k)));
+      pos += k;
+      this.parse();
+    }
+  }
+
   /** A READ payload being copied to its destination as it arrives. */
   private stream: { p: Pending; cookie: number; at: number; left: number; done: boolean } | undefined;
 
@@ -565,6 +646,7 @@ export class NbdClient implements BlockDevice {
    */
   private parse(): void {
     const q = this.q;
+    this.want = 4;
     while (!this.dead) {
       const st = this.stream;
       if (st) {
@@ -574,16 +656,16 @@ export class NbdClient implements BlockDevice {
           st.at += n;
           st.left -= n;
         }
-        if (st.left > 0) return;
+        if (st.left > 0) return; // onBytes() copies the rest straight in
         this.stream = undefined;
         if (st.done && !this.finishReply(st.cookie, st.p)) return;
         continue;
       }
-      if (q.length < 4) return;
+      if (q.length < 4) return this.need(4);
       const b = q.view(4);
       const magic = b.readUInt32BE(q.viewOffset);
       if (magic === NBD_SIMPLE_REPLY_MAGIC) {
-        if (q.length < 16) return;
+        if (q.length < 16) return this.need(16);
         const h = q.view(16);
         const o = q.viewOffset;
         const error = h.readUInt32BE(o + 4);
@@ -608,7 +690,7 @@ export class NbdClient implements BlockDevice {
         this.settle(cookieLo, p);
       } else if (magic === NBD_STRUCTURED_REPLY_MAGIC) {
         if (!this.info.structuredReplies) return this.fault('structured reply chunk although structured replies were not negotiated');
-        if (q.length < 20) return;
+        if (q.length < 20) return this.need(20);
         const h = q.view(20);
         const o = q.viewOffset;
         const flags = h.readUInt16BE(o + 4);
@@ -621,7 +703,7 @@ export class NbdClient implements BlockDevice {
         if (!p) return this.fault(`structured reply for unknown cookie ${cookieHi}:${cookieLo}`);
         const done = (flags & NBD_REPLY_FLAG_DONE) !== 0;
         if (type === NBD_REPLY_TYPE_OFFSET_DATA && p.cmd === NBD_CMD_READ && length >= 9) {
-          if (q.length < 28) return;
+          if (q.length < 28) return this.need(28);
           q.skip(20);
           const ob = q.view(8);
           const rel = readU64(ob, q.viewOffset) - p.offset;
@@ -640,7 +722,7 @@ export class NbdClient implements BlockDevice {
           this.stream = { p, cookie: cookieLo, at: rel, left: n, done };
           continue;
         }
-        if (q.length < 20 + length) return;
+        if (q.length < 20 + length) return this.need(20 + length);
         q.skip(20);
         const problem = this.chunk(p, type, q.take(length));
         if (problem) return this.fault(problem);
@@ -649,6 +731,10 @@ export class NbdClient implements BlockDevice {
         return this.fault(`bad reply magic 0x${magic.toString(16)}`);
       }
     }
+  }
+
+  private need(n: number): void {
+    this.want = n;
   }
 
   /** The final chunk of a structured reply arrived: check the reply is whole, then settle it. */

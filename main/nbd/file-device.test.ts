@@ -47,6 +47,18 @@ describe('FileBlockDevice', () => {
     await d.close();
   });
 
+  it('a file that shrank underneath reads as zeroes past its new end', async () => {
+    const dir = await tempDir();
+    const file = path.join(dir, 'img');
+    const orig = await makeImage(file, 65536);
+    const d = await FileBlockDevice.open(file);
+    await fsp.truncate(file, 10_000);
+    const r = await d.read(8192, 8192);
+    expect(r.subarray(0, 10_000 - 8192).equals(orig.subarray(8192, 10_000))).toBe(true);
+    expect(r.subarray(10_000 - 8192).equals(Buffer.alloc(8192 - (10_000 - 8192)))).toBe(true);
+    await d.close();
+  });
+
   it('gives clear errors for a missing file and a directory', async () => {
     const dir = await tempDir();
     await expect(FileBlockDevice.open(path.join(dir, 'nope'))).rejects.toThrow(/not found/);

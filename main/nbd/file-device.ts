@@ -125,25 +125,34 @@ export class FileBlockDevice implements BlockDevice {
     }
     this.active++;
     return new Promise<void>((resolve, reject) => {
-      let done = 0;
-      const step = (err: NodeJS.ErrnoException | null, n: number): void => {
-        if (err) {
+      fs.read(this.fd, buf, 0, length, offset, (err, n) => {
+        if (!err && n === length) {
           this.idle();
-          reject(toDeviceError(err, `read ${offset}+${length}`));
-          return;
+          resolve();
+        } else {
+          // A short read or an error: the rare path, with async/await.
+          this.finishRead(err, n, buf, offset).then(resolve, reject);
         }
-        done += n;
-        if (done < length && n > 0) {
-          fs.read(this.fd, buf, done, length - done, offset + done, step);
-          return;
-        }
-        // Short of the end (the file shrank under us): the rest reads as zeroes.
-        if (done < length) buf.fill(0, done);
-        this.idle();
-        resolve();
-      };
-      fs.read(this.fd, buf, 0, length, offset, step);
+      });
     });
+  }
+
+  private async finishRead(err: NodeJS.ErrnoException | null, n: number, buf: Buffer, offset: number): Promise<void> {
+    const length = buf.length;
+    try {
+      if (err) throw err;
+      let done = n;
+      while (done < length && n > 0) {
+        n = await this.pread(buf, done, length - done, offset + done);
+        done += n;
+      }
+      // Short of the end (the file shrank under us): the rest reads as zeroes.
+      if (done < length) buf.fill(0, done);
+    } catch (e) {
+      throw toDeviceError(e, `read ${offset}+${length}`);
+    } finally {
+      this.idle();
+    }
   }
 
   write(offset: number, data: Uint8Array, options?: WriteOptions): Promise<void> {

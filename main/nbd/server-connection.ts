@@ -8,27 +8,34 @@
  * wait for a final reply before sending the next option). A timer bounds
  * the whole phase so a client that stalls cannot hold a connection open.
  *
- * Phase 2, transmission: event driven. Every 'data' chunk is queued and the
- * parser takes as many complete requests as it can. Each request is
- * validated exactly once, before any device call (see validate()); a request
- * that fails validation is answered with the spec's errno and the stream stays
- * in sync (a WRITE's payload is consumed first), so the connection remains
- * usable. Only a broken stream (bad magic, a WRITE too large to skip) closes
- * the connection, with one log line.
+ * Phase 2, transmission: event driven, and streaming. Socket reads land in
+ * a buffer the connection owns (see NbdServer's use of `onread`); feed()
+ * parses requests straight out of it: a header in place (or gathered across
+ * reads), a WRITE payload copied into a pooled buffer, and when the rest of
+ * a large payload is pending, the next read goes directly into that buffer
+ * (receiveBuffer()), so the kernel copies payload bytes once, as nbdkit's
+ * recv() does. Each request is validated exactly once, before any device
+ * call (see validate()); a request that fails validation is answered with
+ * the spec's errno and the stream stays in sync (a WRITE's payload is
+ * consumed first), so the connection remains usable. Only a broken stream
+ * (bad magic, a WRITE too large to skip) closes the connection, with one
+ * log line.
  *
  * Valid requests run concurrently on the device; replies go out in
  * completion order. A reply is always written with consecutive
  * socket.write() calls from one synchronous function, so the bytes of two
  * replies never interleave. Writes are corked and uncorked from setImmediate,
  * which batches every reply completed in one event-loop turn into a single
- * writev.
+ * writev. READ data goes into pooled buffers (device.readInto) that return
+ * to the pool when that writev has completed.
  *
  * Back-pressure: the payload bytes of requests in flight (READ lengths and
  * WRITE payloads) plus the bytes queued in the socket's send buffer are
  * bounded by maxInFlightBytes (and the request count by
- * maxInFlightRequests). Past the bound the parser stops and the socket is
- * paused, so a fast client cannot make the server buffer without limit, and
- * a client that stops reading replies stops being served.
+ * maxInFlightRequests). At the bound, before the next header, the unparsed
+ * rest of the read is copied aside and reading stops, so a fast client
+ * cannot make the server buffer without limit, and a client that stops
+ * reading replies stops being served.
  *
  * Ending: NBD_CMD_DISC, the client's EOF, server shutdown and export removal
  * all "drain": no new requests start (on shutdown the ones already received
@@ -69,7 +76,6 @@ import {
   NBD_FLAG_SEND_FUA,
   NBD_FLAG_SEND_TRIM,
   NBD_FLAG_SEND_WRITE_ZEROES,
-  NBD_INFO_BLOCK_SIZE,
   NBD_INFO_DESCRIPTION,
   NBD_INFO_NAME,
   NBD_MAX_PAYLOAD,
@@ -129,7 +135,7 @@ export interface ConnectionHost {
   readonly maxInFlightBytes: number;
   readonly maxInFlightRequests: number;
   readonly shutdownTimeoutMs: number;
-  readonly shuttingDown: boolean;
+  shuttingDown(): boolean;
   /** Read buffers shared by the server's connections. */
   readonly pool: BufferPool;
   lookupExport(name: string): ServedExport | undefined;
@@ -160,6 +166,10 @@ const BASE_ALLOCATION_ID = 1;
 const HOLE_SEGMENT = 64 * 1024;
 const MIN_HOLE = 4096;
 const ZERO_SEGMENT = Buffer.alloc(HOLE_SEGMENT);
+/** Bytes per socket read: a 1 MiB payload then takes a few reads, not sixteen. */
+const RECEIVE_BUFFER = 256 * 1024;
+/** A payload remainder at least this big is read straight into place. */
+const DIRECT_READ_MIN = 64 * 1024;
 const KNOWN_CMD_FLAGS =
   NBD_CMD_FLAG_FUA | NBD_CMD_FLAG_NO_HOLE | NBD_CMD_FLAG_DF | NBD_CMD_FLAG_REQ_ONE | NBD_CMD_FLAG_FAST_ZERO;
 const EMPTY: Buffer = Buffer.alloc(0);
@@ -231,6 +241,10 @@ export class ServerConnection {
   private shutdownReplies = false;
   /** Bytes of an oversized WRITE still to discard (its reply goes out after). */
   private skipRemaining = 0;
+  /** Where socket reads land (see receiveBuffer()). */
+  private readonly recvBuf = Buffer.allocUnsafe(RECEIVE_BUFFER);
+  /** The payload slice handed out for the next read, if any. */
+  private direct: Buffer | undefined;
   /** Received bytes not yet parsed, kept while reading is paused. */
   private stash: Buffer | undefined;
   /** A request header split across reads, gathered here. */
@@ -249,9 +263,23 @@ export class ServerConnection {
   private payloadLength = 0;
   private payloadLeft = 0;
 
+  /** Pooled read buffers referenced by the writes of the current batch. */
+  private batchBuffers: Buffer[] = [];
+
   private readonly uncork = (): void => {
     this.corked = false;
-    if (!this.socket.destroyed) this.socket.uncork();
+    if (this.socket.destroyed) return;
+    // One callback per batch, after the last write: once it runs, every
+    // buffer the batch referenced has reached the kernel and can be reused.
+    if (this.batchBuffers.length > 0) {
+      const buffers = this.batchBuffers;
+      this.batchBuffers = [];
+      const pool = this.host.pool;
+      this.socket.write(EMPTY, () => {
+        for (const b of buffers) pool.give(b);
+      });
+    }
+    this.socket.uncork();
   };
 
   constructor(socket: Socket, host: ConnectionHost, id: number) {
@@ -302,11 +330,34 @@ export class ServerConnection {
   // Socket events
 
   /**
+   * The buffer for the socket's next read: the rest of a WRITE payload
+   * being received, when there is enough of it to be worth a read of its
+   * own (the kernel then copies it straight into place), else the
+   * connection's receive buffer.
+   */
+  receiveBuffer(): Buffer {
+    if (this.payloadLeft >= DIRECT_READ_MIN && this.phase === Phase.Transmission) {
+      const at = this.payloadLength - this.payloadLeft;
+      this.direct = this.payload!.subarray(at, this.payloadLength);
+      return this.direct;
+    }
+    this.direct = undefined;
+    return this.recvBuf;
+  }
+
+  /**
    * Received bytes, buf[0..n). The buffer may be reused for the next read as
    * soon as this returns, so nothing may keep a reference to it. Returns
    * false to stop reading (back-pressure).
    */
   onBytes(buf: Buffer, n: number): boolean {
+    if (buf === this.direct) {
+      // Already in place: the read went straight into the WRITE payload.
+      this.direct = undefined;
+      this.payloadLeft -= n;
+      if (this.payloadLeft === 0) this.request(this.payload!);
+      return true;
+    }
     if (this.phase === Phase.Transmission) return this.feed(buf, 0, n);
     if (this.phase === Phase.Handshake) {
       this.q.push(Buffer.from(buf.subarray(0, n)));
@@ -416,7 +467,7 @@ export class ServerConnection {
       }
       await this.need(length);
       const data = this.q.take(length);
-      if (this.host.shuttingDown && option !== NBD_OPT_ABORT) {
+      if (this.host.shuttingDown() && option !== NBD_OPT_ABORT) {
         this.replyError(option, NBD_REP_ERR_SHUTDOWN, 'server is shutting down');
         continue;
       }
@@ -540,7 +591,7 @@ export class ServerConnection {
     this.minBlock = exp.blockSizes.minimum;
     this.blockStatusOn = this.structured && this.metaBaseAllocation && this.metaExport === requestedName;
     this.phase = Phase.Transmission;
-    if (this.host.shuttingDown) {
+    if (this.host.shuttingDown()) {
       this.shutdown();
       return;
     }
@@ -854,16 +905,15 @@ export class ServerConnection {
   // -------------------------------------------------------------------------
   // Transmission: replies
 
-  /** Queues bytes for the socket; `done` runs once they are handed to the kernel. */
-  private out(buf: Buffer, done?: () => void): void {
+  /** Queues bytes for the socket, batched until the end of this event-loop turn. */
+  private out(buf: Buffer): void {
     if (this.socket.destroyed) return;
     if (!this.corked) {
       this.corked = true;
       this.socket.cork();
       setImmediate(this.uncork);
     }
-    if (done) this.socket.write(buf, done);
-    else this.socket.write(buf);
+    this.socket.write(buf);
   }
 
   private sendOk(cookieHi: number, cookieLo: number): void {
@@ -904,8 +954,8 @@ export class ServerConnection {
       return;
     }
     const buf = Buffer.isBuffer(data) ? data : Buffer.from(data.buffer, data.byteOffset, data.length);
-    // The pooled buffer goes back once the last write that uses it is done.
-    this.release = pooled ? () => this.host.pool.give(pooled) : undefined;
+    // The pooled buffer goes back once the batch that writes it is done.
+    if (pooled) this.batchBuffers.push(pooled);
     if (!this.structured) {
       const h = Buffer.allocUnsafe(16);
       h.writeUInt32BE(NBD_SIMPLE_REPLY_MAGIC, 0);
@@ -913,7 +963,7 @@ export class ServerConnection {
       h.writeUInt32BE(cookieHi, 8);
       h.writeUInt32BE(cookieLo, 12);
       this.out(h);
-      this.out(buf, this.takeRelease());
+      this.out(buf);
       return;
     }
     if (flags & NBD_CMD_FLAG_DF || length < MIN_HOLE) {
@@ -943,16 +993,6 @@ export class ServerConnection {
       pos = segEnd;
     }
     this.sendRun(NBD_REPLY_FLAG_DONE, cookieHi, cookieLo, offset, buf, runStart, length, runZero);
-    const release = this.takeRelease();
-    if (release) this.out(EMPTY, release);
-  }
-
-  private release: (() => void) | undefined;
-
-  private takeRelease(): (() => void) | undefined {
-    const r = this.release;
-    this.release = undefined;
-    return r;
   }
 
   private sendRun(
@@ -979,8 +1019,7 @@ export class ServerConnection {
     h.writeUInt32BE(end - start + 8, 16);
     writeU64(h, offset + start, 20);
     this.out(h);
-    const last = flags & NBD_REPLY_FLAG_DONE ? this.takeRelease() : undefined;
-    this.out(start === 0 && end === buf.length ? buf : buf.subarray(start, end), last);
+    this.out(start === 0 && end === buf.length ? buf : buf.subarray(start, end));
   }
 
   private sendBlockStatus(flags: number, cookieHi: number, cookieLo: number, length: number, result: unknown): void {

@@ -194,14 +194,15 @@ describe('handshake failures', () => {
   });
 
   it('a handshake that stalls is timed out', async () => {
-    const s = await setup({ handshakeTimeoutMs: 300 });
+    // Long enough that the well-behaved client below finishes in time even on a loaded machine.
+    const s = await setup({ handshakeTimeoutMs: 1500 });
     const idle = await s.raw();
     const midOption = await s.raw();
     await midOption.read(18);
     midOption.send(P.encodeClientFlags(1), P.encodeOption(P.NBD_OPT_GO).subarray(0, 10));
     await idle.closedByServer();
     await midOption.closedByServer();
-    expect(logged(s, /handshake not finished after 300 ms/)).toHaveLength(2);
+    expect(logged(s, /handshake not finished after 1500 ms/)).toHaveLength(2);
     await s.stillServing();
   });
 
@@ -461,8 +462,9 @@ describe('replies', () => {
     const s = await setup({ maxInFlightRequests: 1 });
     s.dev.delayMs = () => 200;
     const r = await s.session();
-    r.request(P.NBD_CMD_READ, 0, 4, 1);
-    r.request(P.NBD_CMD_READ, 4, 4, 2);
+    // One write, so both arrive in one read: the second waits behind the in-flight bound.
+    const req = (offset: number, cookie: number) => P.encodeRequest({ flags: 0, type: P.NBD_CMD_READ, cookieHi: 0, cookieLo: cookie, offset, length: 4 });
+    r.send(Buffer.concat([req(0, 1), req(4, 2)]));
     await waitFor(() => s.dev.active === 1, 'the first read to start');
     const closing = s.server.close();
     const replies = [await r.simpleReply(4), await r.simpleReply(4)].sort((a, b) => a.cookie - b.cookie);
@@ -472,5 +474,38 @@ describe('replies', () => {
     ]);
     await r.closedByServer();
     await closing;
+  });
+});
+
+describe('back-pressure', () => {
+  it('the in-flight byte bound limits concurrent device reads', async () => {
+    const s = await setup({ maxInFlightBytes: 32 * 1024, maxInFlightRequests: 1000 });
+    s.dev.delayMs = () => 10;
+    const r = await s.session();
+    for (let i = 1; i <= 20; i++) r.request(P.NBD_CMD_READ, 0, 16384, i);
+    for (let i = 0; i < 20; i++) expect((await r.simpleReply(16384)).error).toBe(0);
+    expect(s.dev.maxActive).toBe(2);
+  });
+
+  it('a client that stops reading replies stops being served, and is served again when it reads', async () => {
+    const big = new InstrumentedDevice(new MemoryBlockDevice(4 * MiB));
+    const s = await setup({ maxInFlightBytes: 4 * MiB }, { big: { device: big } });
+    const r = await s.session('big');
+    r.socket.pause(); // read no replies
+    const N = 200;
+    for (let i = 1; i <= N; i++) r.request(P.NBD_CMD_READ, 0, MiB, i);
+    // The server must stop taking requests once its unsent replies reach the bound.
+    let last = -1;
+    await waitFor(async () => {
+      const now = big.calls.length;
+      const stable = now > 0 && now === last;
+      last = now;
+      await new Promise((res) => setTimeout(res, 250));
+      return stable;
+    }, 'the server to stop taking requests');
+    expect(big.calls.length).toBeLessThan(N / 4);
+    r.socket.resume();
+    for (let i = 0; i < N; i++) expect((await r.simpleReply(MiB)).error).toBe(0);
+    expect(big.calls.length).toBe(N);
   });
 });

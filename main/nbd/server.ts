@@ -54,8 +54,6 @@ export class NbdServer {
 
   constructor(options: NbdServerOptions = {}) {
     const log = options.log ?? (() => {});
-    // eslint-disable-next-line @typescript-eslint/no-this-alias
-    const server = this;
     this.host = {
       log,
       handshakeTimeoutMs: options.handshakeTimeoutMs ?? 10_000,
@@ -64,9 +62,7 @@ export class NbdServer {
       shutdownTimeoutMs: options.shutdownTimeoutMs ?? 10_000,
       // Enough idle buffers for a few connections at full sequential speed.
       pool: new BufferPool(128 * 1024 * 1024),
-      get shuttingDown() {
-        return server.shuttingDown;
-      },
+      shuttingDown: () => this.shuttingDown,
       lookupExport: (name) => this.exportTable.get(name),
       exports: () => this.exportTable.values(),
       connectionClosed: (conn) => this.connections.delete(conn),
@@ -209,26 +205,35 @@ export class NbdServer {
       accepted.destroy();
       return;
     }
-    const socket = withReceiveBuffer(accepted, (buf, n) => conn.onBytes(buf, n));
+    // The socket's callbacks need the connection, which needs the socket.
+    let conn: ServerConnection | undefined = undefined;
+    const socket = withReceiveBuffer(
+      accepted,
+      () => conn?.receiveBuffer(),
+      (buf, n) => conn!.onBytes(buf, n),
+    );
     if (!unix) socket.setNoDelay(true);
-    const conn: ServerConnection = new ServerConnection(socket, this.host, this.nextId++);
+    conn = new ServerConnection(socket, this.host, this.nextId++);
     this.connections.add(conn);
   }
 }
 
-/** Bytes per socket read; big enough that a 1 MiB payload takes a few reads, not sixteen. */
-const RECEIVE_BUFFER = 256 * 1024;
-
 /**
- * Re-wraps an accepted socket so that reads land in one reused buffer
- * (Node's documented `onread` option) instead of a fresh, zero-filled
- * 64 KiB ArrayBuffer per read, which perf showed costing more than the data
- * copy itself. net.Server offers no `onread`, so the accepted socket (made
- * with pauseOnConnect, so it has not read a byte) hands its handle to a new
+ * Re-wraps an accepted socket so that reads land in buffers we choose
+ * (Node's documented `onread` option, its buffer given by a function called
+ * before each read) instead of a fresh, zero-filled 64 KiB ArrayBuffer per
+ * read, which perf showed costing more than the data copy itself; and so
+ * that a WRITE payload can be read straight into its final buffer.
+ * net.Server offers no `onread`, so the accepted socket (made with
+ * pauseOnConnect, so it has not read a byte) hands its handle to a new
  * Socket that has one. If the handle cannot be taken (a Node without the
  * private field), the accepted socket is used as it is, with 'data' events.
  */
-function withReceiveBuffer(accepted: net.Socket, onBytes: (buf: Buffer, n: number) => boolean): net.Socket {
+function withReceiveBuffer(
+  accepted: net.Socket,
+  nextBuffer: () => Buffer | undefined,
+  onBytes: (buf: Buffer, n: number) => boolean,
+): net.Socket {
   const holder = accepted as unknown as { _handle: unknown };
   const handle = holder._handle;
   if (!handle) {
@@ -236,6 +241,8 @@ function withReceiveBuffer(accepted: net.Socket, onBytes: (buf: Buffer, n: numbe
     return accepted;
   }
   holder._handle = null;
+  // Node asks for the first read buffer before the connection exists.
+  const initial = Buffer.allocUnsafe(64);
   // Destroying the emptied wrapper releases its count in the server and leaves the handle alone.
   accepted.destroy();
   const options = {
@@ -243,7 +250,7 @@ function withReceiveBuffer(accepted: net.Socket, onBytes: (buf: Buffer, n: numbe
     allowHalfOpen: true,
     readable: true,
     writable: true,
-    onread: { buffer: Buffer.allocUnsafe(RECEIVE_BUFFER), callback: onBytes },
+    onread: { buffer: () => nextBuffer() ?? initial, callback: (n: number, buf: Buffer) => onBytes(buf, n) },
   };
   return new net.Socket(options as net.SocketConstructorOpts);
 }
