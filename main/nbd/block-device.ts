@@ -10,6 +10,9 @@
  *   implementations may still throw BlockDeviceError('EINVAL') defensively.
  * - A write resolved with `fua: true` is durable (on stable storage) when the
  *   promise resolves; without it, only after a later `flush()` resolves.
+ * - write() borrows `data` only until its promise settles: the NBD server
+ *   reuses payload buffers after that, so a device that keeps bytes longer
+ *   (a cache, a queue) must copy them.
  * - Failures reject with BlockDeviceError carrying an NBD errno name, or with
  *   DisconnectedError when the device is gone for good (the engine marks the
  *   member failed on the latter, and counts the former).
