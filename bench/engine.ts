@@ -1,7 +1,7 @@
 /**
  * Engine benchmark.
  *
- *   npm run bench -- engine [--only import|throughput] [--runtime S]
+ *   npm run bench -- engine [--only import|throughput] [--runtime S] [--rounds N] [--image-mib N]
  *       [--layouts passthrough,raid1,raid10,raid5,raid6] [--patterns read,write,randread,randwrite]
  *       [--profile LAYOUT:PATTERN[,...]] [--profile-dir DIR]
  *
@@ -74,6 +74,8 @@ if (!only || only === 'throughput') {
   if (!only) console.log('');
   await throughputBench({
     runtime: Number(arg('runtime') ?? '4'),
+    rounds: Number(arg('rounds') ?? '1'),
+    imageBytes: Number(arg('image-mib') ?? '512') * 1024 * 1024,
     layouts: list('layouts'),
     patterns: list('patterns'),
     profile: list('profile'),

@@ -66,3 +66,67 @@ describe('parseRequest', () => {
     expect(parseRequest(request({ params: 'x' }))).toMatchObject({ ok: false, error: { code: 'INVALID_PARAMS' } });
   });
 });
+
+describe('pool and volume requests', () => {
+  const params = (method: string, p: unknown) => parseRequest(request({ method, params: p }));
+  const file = (name: string) => `file:/images/${name}.img`;
+
+  it.each([
+    ['pool-create', { name: 'tank', members: [file('a'), 'nbd+unix:///d?socket=/run/d.sock', 'nbd://host:10809/e'] }],
+    ['pool-create', { name: 'tank', members: [file('a')], spares: [file('s')], slabSize: 8 * 1024 * 1024 + 64 * 1024, demo: true, force: false }],
+    ['pool-import', { members: ['file:///images/a.img'] }],
+    ['pool-import', { members: [file('a')], demo: true }],
+    ['pool-export', { pool: 'tank' }],
+    ['pool-list', {}],
+    ['pool-status', { pool: 'my_pool.2' }],
+    ['volume-create', { pool: 'tank', name: 'vm-1', size: 1024 ** 3, layout: 'raid1x3' }],
+    ['volume-create', { pool: 'tank', name: 'vm-1', size: 512, layout: 'raid6', width: 6 }],
+    ['volume-delete', { pool: 'tank', name: 'vm-1' }],
+    ['volume-grow', { pool: 'tank', name: 'vm-1', size: 2 * 1024 ** 3 }],
+    ['volume-export', { pool: 'tank', name: 'vm-1' }],
+    ['volume-export', { pool: 'tank', name: 'vm-1', tcpPort: 0 }],
+    ['volume-unexport', { pool: 'tank', name: 'vm-1' }],
+    ['volume-status', { pool: 'tank', name: 'vm-1', firstChunk: 3 }],
+    ['member-fail', { pool: 'tank', member: '1a2b' }],
+    ['member-restore', { pool: 'tank', member: file('a') }],
+    ['volume-corrupt', { pool: 'tank', name: 'vm-1', offset: 0 }],
+    ['demo-create', {}],
+  ])('accepts %s %j', (method, p) => {
+    expect(params(method, p)).toMatchObject({ ok: true, method, params: p });
+  });
+
+  it.each([
+    ['pool-create', {}, /name: required; members: required/],
+    ['pool-create', { name: '-x', members: [file('a')] }, /name: pool name must be letters/],
+    ['pool-create', { name: 'x'.repeat(65), members: [file('a')] }, /name: pool name must be/],
+    ['pool-create', { name: 'tank', members: [] }, /members: members must name at least 1 member/],
+    ['pool-create', { name: 'tank', members: ['images/a.img'] }, /members\.0: a member must be file:\/ABSOLUTE\/PATH/],
+    ['pool-create', { name: 'tank', members: ['file:relative.img'] }, /members\.0: a member must be/],
+    ['pool-create', { name: 'tank', members: [file('a')], slabSize: 1000 }, /slabSize: slabSize must be at least 1048576 bytes/],
+    ['pool-create', { name: 'tank', members: [file('a')], slabSize: 1024 * 1024 + 1 }, /slabSize: slabSize must be a multiple of 4096/],
+    ['pool-create', { name: 'tank', members: [file('a')], demo: 'yes' }, /demo: demo must be true or false/],
+    ['pool-import', { members: 'file:/a' }, /members: members must be a list/],
+    ['pool-export', { pool: 'tank', force: true }, /force: unknown parameter/],
+    ['pool-list', { all: true }, /all: unknown parameter/],
+    ['pool-status', {}, /pool: required/],
+    ['volume-create', { pool: 'tank', name: 'v', size: 1000, layout: 'raid5' }, /size: size must be a multiple of 512/],
+    ['volume-create', { pool: 'tank', name: 'v', size: '1G', layout: 'raid5' }, /size: size must be a number of bytes/],
+    ['volume-create', { pool: 'tank', name: 'v', size: 1.5, layout: 'raid5' }, /size: size must be a whole number/],
+    ['volume-create', { pool: 'tank', name: 'v', size: 512, layout: 'raid7' }, /layout: layout must be one of raid0, raid1, raid1x3, raid10, raid5, raid6/],
+    ['volume-create', { pool: 'tank', name: 'v', size: 512, layout: 'raid5', width: 0 }, /width: width must be at least 1/],
+    ['volume-create', { pool: 'tank', name: 'a/b', size: 512, layout: 'raid5' }, /name: volume name must be/],
+    ['volume-delete', { pool: 'tank' }, /name: required/],
+    ['volume-grow', { pool: 'tank', name: 'v', size: 0 }, /size: size must be at least 512/],
+    ['volume-export', { pool: 'tank', name: 'v', tcpPort: 65536 }, /tcpPort: tcpPort must be 0 to 65535/],
+    ['volume-unexport', { pool: 'tank', name: 'v', tcpPort: 1 }, /tcpPort: unknown parameter/],
+    ['volume-status', { pool: 'tank', name: 'v', firstChunk: -1 }, /firstChunk: firstChunk must be at least 0/],
+    ['member-fail', { pool: 'tank', member: '' }, /member: member must not be empty/],
+    ['member-restore', { pool: 'tank' }, /member: required/],
+    ['volume-corrupt', { pool: 'tank', name: 'v', offset: -4096 }, /offset: offset must be at least 0 bytes/],
+    ['demo-create', { size: 1 }, /size: unknown parameter/],
+  ])('refuses %s %j with a message naming the field', (method, p, message) => {
+    const result = params(method, p);
+    expect(result).toMatchObject({ ok: false, error: { code: 'INVALID_PARAMS' } });
+    if (!result.ok) expect(result.error.message).toMatch(message);
+  });
+});

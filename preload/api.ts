@@ -20,13 +20,116 @@ export const MAX_MESSAGE_BYTES = 1024 * 1024;
 
 // ---------------------------------------------------------------------------
 // Requests: name → parameter schema. Parameters are always an object so that
-// later versions can add optional fields.
+// later versions can add optional fields. Sizes and offsets are byte counts
+// (integers); clients that take "64M" from people convert before sending.
+
+/** Pool and volume names: what the engine accepts, checked here so the message comes early. */
+const NAME_PATTERN = /^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$/;
+const NAME_RULE = "letters, digits, '.', '_' and '-', at most 64, not starting with a symbol";
+
+/** The layouts a volume can be created with; `raid1x3` is a three-way mirror. */
+export const VOLUME_LAYOUTS = ['raid0', 'raid1', 'raid1x3', 'raid10', 'raid5', 'raid6'] as const;
+export type VolumeLayout = (typeof VOLUME_LAYOUTS)[number];
+
+const name = (what: string) =>
+  v.pipe(v.string(`${what} must be a string`), v.regex(NAME_PATTERN, `${what} must be ${NAME_RULE}`));
+
+const byteCount = (what: string, { min = 0, multipleOf = 1 }: { min?: number; multipleOf?: number } = {}) =>
+  v.pipe(
+    v.number(`${what} must be a number of bytes`),
+    v.safeInteger(`${what} must be a whole number of bytes`),
+    v.minValue(min, `${what} must be at least ${min} bytes`),
+    v.check((n) => n % multipleOf === 0, `${what} must be a multiple of ${multipleOf} bytes`),
+  );
+
+/**
+ * A member: `file:/ABSOLUTE/PATH`, `nbd+unix:///EXPORT?socket=PATH` or
+ * `nbd://HOST[:PORT]/EXPORT`. File paths must be absolute because the engine
+ * host's working directory means nothing to the client that sends them.
+ */
+const memberUri = v.pipe(
+  v.string('a member must be a URI string'),
+  v.maxLength(4096, 'a member URI must be at most 4096 characters'),
+  v.check(
+    (uri) => /^(nbd|nbds|nbd\+unix):/.test(uri) || /^file:(\/\/)?\//.test(uri),
+    'a member must be file:/ABSOLUTE/PATH, nbd+unix:///EXPORT?socket=PATH or nbd://HOST:PORT/EXPORT',
+  ),
+);
+
+const memberList = (what: string, min: number) =>
+  v.pipe(
+    v.array(memberUri, `${what} must be a list of member URIs`),
+    v.minLength(min, `${what} must name at least ${min} member${min === 1 ? '' : 's'}`),
+    v.maxLength(256, `${what} may name at most 256 members`),
+  );
+
+const poolRef = { pool: name('pool') };
+/** A member of a pool: its uuid, a unique prefix of it, or its URI. */
+const memberRef = v.pipe(v.string('member must be a string'), v.minLength(1, 'member must not be empty'), v.maxLength(4096, 'member is too long'));
+const volumeRef = { pool: name('pool'), name: name('volume name') };
 
 export const requestSchemas = {
   /** The engine host's version and uptime. */
   version: v.strictObject({}),
   /** Stop the engine host cleanly (CLI `spindle stop`, tests). */
   shutdown: v.strictObject({}),
+
+  /** Creates a pool on new members (their contents are lost). `demo` allows simulated corruption. */
+  'pool-create': v.strictObject({
+    name: name('pool name'),
+    members: memberList('members', 1),
+    spares: v.optional(memberList('spares', 0)),
+    /** Bytes per slab (each member is cut into slabs); a multiple of 4 KiB. Default 256 MiB. */
+    slabSize: v.optional(byteCount('slabSize', { min: 1024 * 1024, multipleOf: 4096 })),
+    demo: v.optional(v.boolean('demo must be true or false')),
+    /** Take members labelled for another pool. */
+    force: v.optional(v.boolean('force must be true or false')),
+  }),
+  /** Imports the pool found on these members (any subset that holds its metadata). */
+  'pool-import': v.strictObject({
+    members: memberList('members', 1),
+    demo: v.optional(v.boolean('demo must be true or false')),
+  }),
+  /** Flushes and closes a pool, removes its exports, and forgets it (its members keep it). */
+  'pool-export': v.strictObject(poolRef),
+  'pool-list': v.strictObject({}),
+  'pool-status': v.strictObject(poolRef),
+  'volume-create': v.strictObject({
+    ...volumeRef,
+    size: byteCount('size', { min: 512, multipleOf: 512 }),
+    layout: v.picklist(VOLUME_LAYOUTS, `layout must be one of ${VOLUME_LAYOUTS.join(', ')}`),
+    /** Members per chunk; the layout's default for the pool when omitted. */
+    width: v.optional(v.pipe(v.number('width must be a number'), v.safeInteger('width must be a whole number'), v.minValue(1, 'width must be at least 1'), v.maxValue(257, 'width must be at most 257'))),
+  }),
+  'volume-delete': v.strictObject(volumeRef),
+  /** Grows a volume to `size` bytes; an exported volume is re-exported (clients reconnect to see the size). */
+  'volume-grow': v.strictObject({ ...volumeRef, size: byteCount('size', { min: 512, multipleOf: 512 }) }),
+  /** Serves a volume over NBD on the engine host's Unix socket, and on 127.0.0.1:tcpPort when given (0 picks a port). */
+  'volume-export': v.strictObject({
+    ...volumeRef,
+    tcpPort: v.optional(v.pipe(v.number('tcpPort must be a number'), v.safeInteger('tcpPort must be a whole number'), v.minValue(0, 'tcpPort must be 0 to 65535'), v.maxValue(65535, 'tcpPort must be 0 to 65535'))),
+  }),
+  'volume-unexport': v.strictObject(volumeRef),
+  /**
+   * A volume and its layout map. The map is paged so that a reply stays far
+   * below MAX_MESSAGE_BYTES: it starts at chunk index `firstChunk` and stops
+   * after about 4096 columns; `nextChunk` says where to go on.
+   */
+  'volume-status': v.strictObject({
+    ...volumeRef,
+    firstChunk: v.optional(v.pipe(v.number('firstChunk must be a number'), v.safeInteger('firstChunk must be a whole number'), v.minValue(0, 'firstChunk must be at least 0'))),
+  }),
+  /**
+   * Marks a member failed, as if its disk died (any pool, like `mdadm --fail`:
+   * a way to take a suspect disk out of use). `member`: uuid, unique uuid prefix, or URI.
+   */
+  'member-fail': v.strictObject({ ...poolRef, member: memberRef }),
+  /** Brings a failed or missing member back (reopens its URI) and rebuilds what it missed. */
+  'member-restore': v.strictObject({ ...poolRef, member: memberRef }),
+  /** Demo and test pools only: flips bytes of one copy of the block holding `offset`, behind the engine's back. */
+  'volume-corrupt': v.strictObject({ ...volumeRef, offset: byteCount('offset') }),
+  /** Creates (once) the demo pool of image files in the state directory; reports the existing one after. */
+  'demo-create': v.strictObject({}),
 } as const;
 
 export type RequestName = keyof typeof requestSchemas;
@@ -44,9 +147,146 @@ export interface VersionInfo {
   readonly nodeVersion: string;
 }
 
+/** `unavailable`: the host knows the pool but could not import it (see `problem`). */
+export type PoolHealth = 'online' | 'degraded' | 'failed' | 'unavailable';
+export type MemberState = 'online' | 'resyncing' | 'failed' | 'missing';
+export type VolumeState = 'online' | 'degraded' | 'failed';
+
+export interface ErrorCounts {
+  readonly read: number;
+  readonly write: number;
+  readonly checksum: number;
+}
+
+export interface PoolSummary {
+  readonly name: string;
+  readonly uuid: string;
+  readonly health: PoolHealth;
+  /** Demo or test pool: simulated corruption is allowed. */
+  readonly demo: boolean;
+  readonly memberCount: number;
+  readonly volumeCount: number;
+  /** Why the pool is unavailable or unhealthy, for people. */
+  readonly problem?: string;
+}
+
+export interface MemberStatus {
+  readonly uuid: string;
+  readonly uri: string;
+  readonly role: 'data' | 'spare';
+  readonly state: MemberState;
+  readonly errors: ErrorCounts;
+  readonly slabCount: number;
+  readonly freeSlabs: number;
+  /** Why it failed, when it did. */
+  readonly reason?: string;
+}
+
+export interface VolumeExport {
+  /** NBD export name: POOL/VOLUME. */
+  readonly exportName: string;
+  /** nbd+unix:///POOL/VOLUME?socket=… */
+  readonly uri: string;
+  readonly socket: string;
+  /** nbd://127.0.0.1:PORT/POOL/VOLUME, when exported on TCP too. */
+  readonly tcpUri?: string;
+  readonly tcpPort?: number;
+}
+
+export interface VolumeSummary {
+  readonly pool: string;
+  readonly name: string;
+  readonly size: number;
+  /** The layout as it was asked for (raid1x3 for a three-way mirror). */
+  readonly layout: string;
+  readonly width: number;
+  readonly copies: number;
+  readonly state: VolumeState;
+  readonly export?: VolumeExport;
+}
+
+export interface PoolStatus extends PoolSummary {
+  /** Bytes per slab on disk, and of user data per slab (the rest is its checksum table). */
+  readonly slabSize: number;
+  readonly slabDataBytes: number;
+  readonly members: readonly MemberStatus[];
+  readonly volumes: readonly VolumeSummary[];
+  /** Bytes a new volume of each layout could still get. */
+  readonly freeSpace: Readonly<Record<VolumeLayout, number>>;
+}
+
+export type ColumnRole = 'data' | 'copy' | 'parity-p' | 'parity-q';
+
+export interface ChunkColumnStatus {
+  /** Member uuid. */
+  readonly member: string;
+  readonly slab: number;
+  /** What the column holds in row 0 (parity rotates from row to row). */
+  readonly role: ColumnRole;
+  readonly state: MemberState;
+}
+
+export interface ChunkStatus {
+  readonly id: number;
+  /** Bytes of the volume this chunk holds. */
+  readonly capacity: number;
+  readonly columns: readonly ChunkColumnStatus[];
+}
+
+export interface VolumeStatus extends VolumeSummary {
+  readonly chunkCount: number;
+  readonly firstChunk: number;
+  readonly chunks: readonly ChunkStatus[];
+  /** Index of the next page of the map, when there is one. */
+  readonly nextChunk?: number;
+}
+
+export interface MemberRestored {
+  readonly pool: string;
+  readonly member: MemberStatus;
+  /** Rows rebuilt onto it (the writes it missed). */
+  readonly rowsRebuilt: number;
+}
+
+export interface CorruptionDone {
+  readonly pool: string;
+  readonly volume: string;
+  readonly offset: number;
+  /** The member and slab whose copy was damaged, and where on the device. */
+  readonly member: string;
+  readonly slab: number;
+  readonly deviceOffset: number;
+  readonly bytes: number;
+}
+
+export interface DemoCreated {
+  /** False when the demo pool already existed (or was imported from its images). */
+  readonly created: boolean;
+  readonly pool: PoolStatus;
+  readonly images: readonly string[];
+}
+
 export interface Replies {
   version: VersionInfo;
   shutdown: { readonly stopping: true };
+  'pool-create': PoolStatus;
+  'pool-import': PoolStatus & {
+    /** Devices given that are not members of this pool, with the reason. */
+    readonly unrecognized: ReadonlyArray<{ readonly uri: string; readonly reason: string }>;
+  };
+  'pool-export': { readonly pool: string; readonly exported: true };
+  'pool-list': { readonly pools: readonly PoolSummary[] };
+  'pool-status': PoolStatus;
+  'volume-create': VolumeSummary;
+  'volume-delete': { readonly pool: string; readonly name: string; readonly deleted: true };
+  'volume-grow': VolumeSummary;
+  'volume-export': VolumeSummary & { readonly export: VolumeExport };
+  'volume-unexport': { readonly pool: string; readonly name: string; readonly wasExported: boolean };
+  'volume-status': VolumeStatus;
+  'member-fail': { readonly pool: string; readonly member: MemberStatus };
+  'member-restore': MemberRestored;
+  'volume-corrupt': CorruptionDone;
+  'demo-create': DemoCreated;
 }
 
 // ---------------------------------------------------------------------------
@@ -61,10 +301,17 @@ export interface EngineStatus {
 export interface Events {
   /** Once a second, and right after a client connects. */
   'engine-status': EngineStatus;
+  'member-state': { readonly pool: string; readonly member: MemberStatus };
+  /** A member's error counters went up; at most 10 a second per member (the latest counts win). */
+  'member-errors': { readonly pool: string; readonly member: string; readonly errors: ErrorCounts };
+  'volume-state': { readonly pool: string; readonly volume: string; readonly state: VolumeState };
+  'log': { readonly level: 'info' | 'warn' | 'error'; readonly message: string; readonly pool?: string };
+  /** A pool was created, imported or exported, became (un)available, or gained or lost a volume. */
+  'pool-list-changed': { readonly pools: readonly PoolSummary[] };
 }
 
 export type EventName = keyof Events;
-export const EVENT_NAMES: readonly EventName[] = ['engine-status'];
+export const EVENT_NAMES: readonly EventName[] = ['engine-status', 'member-state', 'member-errors', 'volume-state', 'log', 'pool-list-changed'];
 
 // ---------------------------------------------------------------------------
 // What the renderer sees as `window.spindle` (Electron preload or browser-mode
@@ -168,7 +415,14 @@ function describeIssues(issues: readonly v.BaseIssue<unknown>[]): string {
     .slice(0, 3)
     .map((issue) => {
       const path = v.getDotPath(issue);
-      return path ? `${path}: ${issue.message}` : issue.message;
+      // valibot's wording for object keys ("Invalid key: Expected never…") says less than this.
+      const message =
+        issue.type === 'strict_object' && issue.expected === 'never'
+          ? 'unknown parameter'
+          : (issue.type === 'object' || issue.type === 'strict_object') && issue.input === undefined && path
+            ? 'required'
+            : issue.message;
+      return path ? `${path}: ${message}` : message;
     })
     .join('; ');
 }

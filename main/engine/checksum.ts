@@ -16,8 +16,9 @@ import { CHECKSUM_BLOCK } from './checksum-block.js';
 export { CHECKSUM_BLOCK };
 
 /** CRC32C of all of `data`, as an unsigned 32-bit number ("123456789" → 0xe3069283). */
-export function crc32c(data: Uint8Array): number {
-  return nativeCrc32c(data) >>> 0;
+export function crc32c(data: Uint8Array, seed?: number): number {
+  // The native call takes its seed as a signed 32-bit integer.
+  return nativeCrc32c(data, seed === undefined ? undefined : seed | 0) >>> 0;
 }
 
 /**

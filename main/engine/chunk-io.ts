@@ -144,24 +144,39 @@ export class ChunkIo {
    * them. Blocks in `skip` are not needed. Returns undefined when the column
    * is unusable (member not online, or it failed now).
    */
-  private async readColumn(column: number, firstBlock: number, count: number, skip?: readonly boolean[]): Promise<ColumnRead | undefined> {
+  private async readColumn(
+    column: number,
+    firstBlock: number,
+    count: number,
+    skip?: readonly boolean[],
+  ): Promise<ColumnRead | undefined> {
     const { member, slab } = this.columns[column]!;
     if (!member.usable) return undefined;
     let table: SlabTable;
     try {
-      table = await this.ctx.checksums.table(member, slab);
+      table = await this.ctx.checksums.table(member, slab, this.id);
     } catch (error) {
       await this.columnError(member, error);
       return undefined;
+    }
+    if (table.damaged.size > 0 && !table.repairQueued) {
+      // Our table for this slab lost blocks (rot, or torn by a crash): every
+      // row they cover gets repaired, which re-establishes their entries.
+      table.repairQueued = true;
+      for (const [first, end] of table.damagedRanges()) {
+        for (let row = Math.floor(first / BLOCKS_PER_UNIT); row < Math.ceil(end / BLOCKS_PER_UNIT); row++) this.ctx.repairNeeded(this.id, row);
+      }
     }
     const ok = new Array<boolean>(count).fill(false);
     const data = Buffer.alloc(count * CHECKSUM_BLOCK);
     // Only blocks that are needed and written are read from the device.
     let lo = -1;
     let hi = -1;
+    // A block of a damaged table block is not "unwritten": it is read and stays unverified.
+    const unwritten = (i: number): boolean => table.isUnwritten(firstBlock + i);
     for (let i = 0; i < count; i++) {
       if (skip?.[i]) continue;
-      if (table.entries[firstBlock + i] === UNWRITTEN) {
+      if (unwritten(i)) {
         ok[i] = true; // reads as zeroes
         continue;
       }
@@ -181,12 +196,12 @@ export class ChunkIo {
     raw.copy(data, lo * CHECKSUM_BLOCK);
     for (let i = lo; i <= hi; i++) {
       const stored = table.entries[firstBlock + i]!;
-      if (stored === UNWRITTEN) {
+      if (unwritten(i)) {
         // Read along with its neighbours, but what a trimmed block holds is not its content.
         data.fill(0, i * CHECKSUM_BLOCK, (i + 1) * CHECKSUM_BLOCK);
         continue;
       }
-      if (skip?.[i]) continue;
+      if (skip?.[i] || stored === UNWRITTEN) continue; // damaged table: read, not verifiable
       const computed = crc32c(raw.subarray((i - lo) * CHECKSUM_BLOCK, (i - lo + 1) * CHECKSUM_BLOCK));
       if (checksumMatches(stored, computed)) ok[i] = true;
       else this.ctx.errorCounted(member, 'checksum');
@@ -224,7 +239,12 @@ export class ChunkIo {
   }
 
   /** Reads the same block span of every column of a row: by column, undefined when unusable. */
-  private async readRowColumns(map: RowMap, firstBlock: number, count: number, include?: readonly boolean[]): Promise<Array<ColumnRead | undefined>> {
+  private async readRowColumns(
+    map: RowMap,
+    firstBlock: number,
+    count: number,
+    include?: readonly boolean[],
+  ): Promise<Array<ColumnRead | undefined>> {
     const reads = new Array<ColumnRead | undefined>(this.columns.length);
     const used = new Set<number>(
       [...map.data.flat(), ...(map.p !== undefined ? [map.p] : []), ...(map.q !== undefined ? [map.q] : [])].filter((c) => include?.[c] ?? true),
@@ -344,7 +364,7 @@ export class ChunkIo {
       return false;
     }
     try {
-      const table = await this.ctx.checksums.table(member, slab);
+      const table = await this.ctx.checksums.table(member, slab, this.id);
       await member.device!.write(member.slabOffset(slab, firstBlock * CHECKSUM_BLOCK), bytes, { fua });
       member.bytesWritten += bytes.length;
       for (let i = 0; i < bytes.length / CHECKSUM_BLOCK; i++) {
@@ -385,7 +405,7 @@ export class ChunkIo {
       return false;
     }
     try {
-      const table = await this.ctx.checksums.table(member, slab);
+      const table = await this.ctx.checksums.table(member, slab, this.id);
       for (let b = 0; b < blocks; b++) table.set(firstBlock + b, UNWRITTEN);
       return true;
     } catch (error) {
@@ -477,14 +497,16 @@ export class ChunkIo {
           const readable = copies.filter((c) => reads[c] !== undefined);
           if (readable.length === 0) continue;
           const verified = readable.find((c) => entry(c, b) !== UNWRITTEN && reads[c]!.ok[b]);
-          const source = verified ?? readable.find((c) => entry(c, b) === UNWRITTEN) ?? readable[0]!;
-          if (entry(source, b) === UNWRITTEN) {
+          // "Unwritten" from a damaged (torn?) table block is not to be believed: its data is.
+          const believed = (c: number): boolean => reads[c]!.table.isUnwritten(firstBlock + b);
+          const source = verified ?? readable.find((c) => entry(c, b) === UNWRITTEN && believed(c)) ?? readable[0]!;
+          if (entry(source, b) === UNWRITTEN && believed(source)) {
             for (const c of readable) reads[c]!.table.set(firstBlock + b, UNWRITTEN);
             continue;
           }
           const block = Buffer.from(raw(source, b)!);
           for (const c of readable) {
-            if (c === source && reads[c]!.ok[b]) continue;
+            if (c === source && reads[c]!.ok[b] && entry(c, b) !== UNWRITTEN) continue;
             await rewrite(c, b, block);
           }
         }
@@ -498,7 +520,7 @@ export class ChunkIo {
           units.push(null);
           continue;
         }
-        if (entry(c, b) === UNWRITTEN) {
+        if (reads[c]!.table.isUnwritten(firstBlock + b)) {
           units.push(Buffer.alloc(CHECKSUM_BLOCK));
           continue;
         }
@@ -529,7 +551,7 @@ export class ChunkIo {
     const firstBlock = row * BLOCKS_PER_UNIT;
     const target = this.columns[column]!;
     if (!target.member.writable) throw new BlockDeviceError('EIO', `chunk ${this.id}: member ${target.member.label} is not online`);
-    const table = await this.ctx.checksums.table(target.member, target.slab);
+    const table = await this.ctx.checksums.table(target.member, target.slab, this.id);
     const others = this.columns.map((_, c) => c !== column);
     const reads = await this.readRowColumns(map, firstBlock, BLOCKS_PER_UNIT, others);
     const content = Buffer.alloc(STRIPE_UNIT);

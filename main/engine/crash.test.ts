@@ -40,12 +40,12 @@ function blockFor(index: number, version: number): Buffer {
   return b;
 }
 
-async function storm(uri: string, killAfterMs: number, child: ChildProcess) {
+async function storm(uri: string, killAfterMs: number, child: ChildProcess, baseline: Uint32Array, firstVersion: number) {
   const client = await NbdClient.connect(uri);
   // For each block: the version made durable by the last completed flush, and versions written since.
-  const durable = new Uint32Array(BLOCKS);
+  const durable = Uint32Array.from(baseline);
   const since = new Map<number, Set<number>>();
-  let version = 0;
+  let version = firstVersion;
   let stop = false;
   setTimeout(() => {
     stop = true;
@@ -56,7 +56,7 @@ async function storm(uri: string, killAfterMs: number, child: ChildProcess) {
       const batch: Array<Promise<void>> = [];
       const written: Array<[number, number]> = [];
       for (let i = 0; i < 16; i++) {
-        const index = (version * 2654435761) % BLOCKS >>> 0;
+        const index = ((version - firstVersion) * 2654435761) % BLOCKS >>> 0;
         version++;
         written.push([index, version]);
         if (!since.has(index)) since.set(index, new Set());
@@ -87,10 +87,12 @@ describe('kill -9 during a write storm', () => {
     it(`${layout}: flushed writes survive, nothing reads as corrupt, copies and parity agree`, async () => {
       const dir = await tempDir('spindle-crash-');
       try {
-        for (const killAfterMs of [400, 900]) {
+        // What the volume durably holds before each run: zero, then what the previous run left.
+        let baseline = new Uint32Array(BLOCKS);
+        for (const [run, killAfterMs] of [400, 900].entries()) {
           const child = await start(dir, layout, width, members);
           const exited = new Promise((resolve) => child.on('exit', resolve));
-          const { durable, since } = await storm(`nbd+unix:///v?socket=${join(dir, 'v.sock')}`, killAfterMs, child);
+          const { durable, since } = await storm(`nbd+unix:///v?socket=${join(dir, 'v.sock')}`, killAfterMs, child, baseline, 1 + run * 1_000_000);
           await exited;
           const sources = await Promise.all(
             Array.from({ length: members }, async (_, i) => {
@@ -112,6 +114,7 @@ describe('kill -9 during a write storm', () => {
             expect(got.equals(expected), `block ${index} is torn`).toBe(true);
             checked++;
           }
+          baseline = new Uint32Array(BLOCKS).map((_, index) => all.readUInt32LE(index * BLOCK + 4));
           expect(checked).toBeGreaterThan(0);
           let fixed = 0;
           for (const chunk of volume.chunks) for (let row = 0; row < chunk.rows; row++) fixed += await chunk.repairRow(row);

@@ -8,15 +8,19 @@ import {
 } from '../nbd/block-device.js';
 import { MemoryBlockDevice } from '../nbd/memory-device.js';
 import { MetadataError, MetadataStore, type ImportResult, type StoreMemberInput } from './metadata-store.js';
+import { crc32c } from './metadata-crc.js';
 import {
   decodeSuperblock,
   encodeLogBatch,
+  encodeSuperblock,
   EventKind,
   LOG_RECORD_HEADER_BYTES,
   memberGeometry,
   METADATA_BLOCK,
+  SUPERBLOCK_BYTES,
   SUPERBLOCK_V1_BYTES,
   type MemberGeometry,
+  type Superblock,
 } from './on-disk-format.js';
 
 const KiB = 1024;
@@ -704,8 +708,8 @@ describe('MetadataStore: corruption', () => {
     const slot = sb.value.checkpoint.slot === 0 ? g.checkpointSlotAOffset : g.checkpointSlotBOffset;
     const head = g.logOffset + sb.value.logHeadOffset;
     return {
-      'superblock A': [0, SUPERBLOCK_V1_BYTES],
-      'superblock B': [g.superblockBOffset, g.superblockBOffset + SUPERBLOCK_V1_BYTES],
+      'superblock A': [0, SUPERBLOCK_BYTES],
+      'superblock B': [g.superblockBOffset, g.superblockBOffset + SUPERBLOCK_BYTES],
       'current checkpoint': [slot, slot + METADATA_BLOCK + sb.value.checkpoint.stateBytes],
       'log records': [head, head + 3 * METADATA_BLOCK],
     };
@@ -836,6 +840,163 @@ describe('MetadataStore: corruption', () => {
   });
 });
 
+// ------------------------------------------------------------------ log horizon
+
+/** A device that remembers every read, and reads in place (readInto) like file and NBD devices. */
+class ReadRecorder implements BlockDevice {
+  readonly reads: Array<[number, number]> = [];
+  constructor(readonly inner: BlockDevice) {}
+  get size(): number {
+    return this.inner.size;
+  }
+  get capabilities(): BlockDeviceCapabilities {
+    return this.inner.capabilities;
+  }
+  read(offset: number, length: number): Promise<Buffer> {
+    this.reads.push([offset, length]);
+    return this.inner.read(offset, length);
+  }
+  async readInto(offset: number, target: Buffer): Promise<void> {
+    this.reads.push([offset, target.length]);
+    (await this.inner.read(offset, target.length)).copy(target);
+  }
+  write(offset: number, data: Uint8Array, options?: WriteOptions): Promise<void> {
+    return this.inner.write(offset, data, options);
+  }
+  flush(): Promise<void> {
+    return this.inner.flush();
+  }
+  trim(): Promise<void> {
+    throw new Error('not used');
+  }
+  writeZeroes(): Promise<void> {
+    throw new Error('not used');
+  }
+  async close(): Promise<void> {}
+  /** Bytes read from [from, to), and forgets the reads. */
+  takeBytesIn(from: number, to: number): number {
+    let n = 0;
+    for (const [offset, length] of this.reads) n += Math.max(0, Math.min(to, offset + length) - Math.max(from, offset));
+    this.reads.length = 0;
+    return n;
+  }
+}
+
+function superblockOf(image: Buffer, offset = 0): Superblock {
+  const sb = decodeSuperblock(image.subarray(offset, offset + METADATA_BLOCK));
+  if (!sb.ok) throw new Error(`test setup: ${sb.reason}`);
+  return sb.value;
+}
+
+/** Rewrites both superblock copies of a replica image as `change` says. */
+function relabel(image: Buffer, change: (sb: Superblock) => Superblock): void {
+  const block = encodeSuperblock(change(superblockOf(image)));
+  block.copy(image, 0);
+  block.copy(image, GEOMETRY.superblockBOffset);
+}
+
+describe('MetadataStore: log horizon', () => {
+  it('reads the live log plus at most one horizon step, not the whole ring, and raises the horizon as the log grows', async () => {
+    // 64 GiB members: a 12 MiB log ring, and a 4 MiB horizon step.
+    const devices = [0, 1, 2].map(() => new ReadRecorder(new MemoryBlockDevice(64 * 1024 * MiB)));
+    const input = members(devices);
+    const store = await MetadataStore.format({ poolUuid: randomUUID(), members: input, slabSize: 256 * MiB, initialState: Buffer.from('S0') });
+    const g = store.members()[0]!.geometry;
+    expect(g.logBytes).toBeGreaterThan(10 * MiB);
+    const logRead = (): number[] => devices.map((d) => d.takeBytesIn(g.logOffset, g.logOffset + g.logBytes));
+    const records = ['r0'];
+    await store.append(Buffer.from('r0'));
+    logRead();
+    expect(text(await MetadataStore.import(devices)).records).toEqual(records);
+    for (const n of logRead()) expect(n).toBeLessThanOrEqual(4 * MiB);
+
+    // ~5 MiB of records: past the first horizon, so step 0 raised it.
+    for (let i = 1; i <= 40; i++) {
+      const body = `r${i}:` + String.fromCharCode(97 + (i % 26)).repeat(128 * 1024);
+      await store.append(Buffer.from(body));
+      records.push(body);
+    }
+    const used = store.logFillRatio * g.logBytes;
+    expect(used).toBeGreaterThan(5 * MiB);
+    for (const d of devices) {
+      const a = superblockOf(await d.read(0, METADATA_BLOCK));
+      const b = superblockOf(await d.read(g.superblockBOffset, METADATA_BLOCK));
+      expect(a.logHorizonBytes).toBeGreaterThan(used);
+      expect(a.logHorizonBytes).toBeLessThanOrEqual(used + 4 * MiB + METADATA_BLOCK);
+      expect(b).toEqual(a);
+    }
+    logRead();
+    const result = await MetadataStore.import(devices);
+    expect(text(result).records).toEqual(records);
+    for (const n of logRead()) {
+      expect(n).toBeGreaterThanOrEqual(used);
+      expect(n).toBeLessThanOrEqual(used + 4 * MiB + METADATA_BLOCK);
+      expect(n).toBeLessThan(g.logBytes);
+    }
+  });
+
+  it('finds evidence of damage anywhere up to the horizon, also past the first step', async () => {
+    const d = disks(1);
+    const { store } = await formatPool([new SimDevice(d[0]!)]);
+    // One block each: the 28 KiB ring's horizon goes 12 KiB, then 24 KiB at the third record.
+    for (let i = 0; i < 5; i++) await store.append(Buffer.from(`r${i}`));
+    const image = d[0]!.live();
+    const sb = superblockOf(image);
+    expect(sb.logHorizonBytes).toBe(24 * KiB);
+    expect(sb.logHorizonBytes).toBeLessThan(GEOMETRY.logBytes);
+    // r1…r3 destroyed: only r4, past the first step, shows that they existed.
+    const log = GEOMETRY.logOffset + sb.logHeadOffset;
+    image.fill(0xee, log + METADATA_BLOCK, log + 4 * METADATA_BLOCK);
+    const error = await expectMetadataError(MetadataStore.import(reopen([image])), 'CORRUPT');
+    expect(error.message).toMatch(/generation 6 existed/);
+    expect(text(await MetadataStore.import(reopen([image]), { allowRewind: true })).records).toEqual(['r0']);
+  });
+
+  it('reads the whole ring when the chain runs past the horizon (a writer from before the field)', async () => {
+    const d = disks(1);
+    const { store } = await formatPool([new SimDevice(d[0]!)]);
+    for (let i = 0; i < 5; i++) await store.append(Buffer.from(`r${i}`));
+    const image = d[0]!.live();
+    relabel(image, (sb) => ({ ...sb, logHorizonBytes: METADATA_BLOCK }));
+    expect(text(await MetadataStore.import(reopen([image])))).toEqual({ state: 'S0', records: ['r0', 'r1', 'r2', 'r3', 'r4'] });
+  });
+
+  it('reads the whole ring when a record of this log sits at the ring start beyond the horizon', async () => {
+    const d = disks(1);
+    const { store } = await formatPool([new SimDevice(d[0]!)]);
+    for (let i = 0; i < 6; i++) await store.append(Buffer.from(`f${i}`));
+    await store.checkpoint(Buffer.from('S1')); // the log goes on from the ring's last block
+    for (let i = 0; i < 3; i++) await store.append(Buffer.from(`w${i}`)); // w1 and w2 wrap to the start
+    const image = d[0]!.live();
+    expect(superblockOf(image).logHeadOffset).toBe(GEOMETRY.logBytes - METADATA_BLOCK);
+    // A horizon ending at the ring's end: the wrapped records lie beyond it.
+    relabel(image, (sb) => ({ ...sb, logHorizonBytes: METADATA_BLOCK }));
+    expect(text(await MetadataStore.import(reopen([image])))).toEqual({ state: 'S1', records: ['w0', 'w1', 'w2'] });
+  });
+
+  it('imports a label without the horizon field (232-byte header) by reading the whole ring, and writes on', async () => {
+    const d = disks(1);
+    const { store } = await formatPool([new SimDevice(d[0]!)]);
+    for (let i = 0; i < 5; i++) await store.append(Buffer.from(`r${i}`));
+    const image = d[0]!.live();
+    for (const at of [0, GEOMETRY.superblockBOffset]) {
+      image.writeUInt32LE(SUPERBLOCK_V1_BYTES, at + 12);
+      image.fill(0, at + SUPERBLOCK_V1_BYTES, at + METADATA_BLOCK);
+      image.writeUInt32LE(0, at + 16);
+      image.writeUInt32LE(crc32c(image.subarray(at, at + SUPERBLOCK_V1_BYTES)), at + 16);
+      expect(superblockOf(image, at).logHorizonBytes).toBeUndefined();
+    }
+    const [device] = reopen([image]);
+    const imported = await MetadataStore.import([device!]);
+    expect(text(imported).records).toEqual(['r0', 'r1', 'r2', 'r3', 'r4']);
+    await imported.store.append(Buffer.from('n1'));
+    await imported.store.checkpoint(Buffer.from('S1'));
+    await imported.store.append(Buffer.from('n2'));
+    expect(superblockOf(device!.disk.live()).logHorizonBytes).toBeGreaterThan(0);
+    expect(text(await MetadataStore.import(reopen([device!.disk.live()])))).toEqual({ state: 'S1', records: ['n2'] });
+  });
+});
+
 // ------------------------------------------------------------------ crash campaign
 
 type Op = { kind: 'append' | 'checkpoint'; data: string };
@@ -935,6 +1096,12 @@ async function checkRecovery(outcome: ScenarioOutcome, label: string): Promise<v
   expect(again.members.filter((m) => m.status === 'current').length, label).toBeGreaterThanOrEqual(3);
 }
 
+/**
+ * Hundreds of scenarios each (9 ways × every write, ~84 writes with step 0's
+ * superblock pairs): ~15 s on an idle machine, more on a busy one.
+ */
+const CAMPAIGN_TIMEOUT_MS = 120_000;
+
 describe('MetadataStore: crash campaign (every write, every way)', () => {
   it('survives power loss at every write: disconnect, silent drop, torn write; cache kept, lost or reordered', async () => {
     const clean = await runScenario(new FaultClock());
@@ -952,7 +1119,7 @@ describe('MetadataStore: crash campaign (every write, every way)', () => {
       }
     }
     expect(runs).toBe(9 * total);
-  });
+  }, CAMPAIGN_TIMEOUT_MS);
 
   it('keeps every acknowledged write when one member dies at any write (torn or not)', async () => {
     const total = (await runScenario(new FaultClock())).writes;
@@ -971,5 +1138,5 @@ describe('MetadataStore: crash campaign (every write, every way)', () => {
         expect(text(await MetadataStore.import(reopen(survivors))), label).toEqual(viewAfter(outcome.issued, outcome.issued.length));
       }
     }
-  });
+  }, CAMPAIGN_TIMEOUT_MS);
 });

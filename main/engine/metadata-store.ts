@@ -23,12 +23,19 @@
  * checkpoint (in the slot its superblocks name) and the records after it in
  * its log ring. Records carry that checkpoint's generation (their epoch) and
  * the log's salt, a random number in the superblock that is new each time
- * the replica's log restarts (every checkpoint written to it).
+ * the replica's log restarts (every checkpoint written to it). The
+ * superblock also bounds where that log's records can be: its horizon, the
+ * bytes of ring (from the head, counted as the writer counts its log use)
+ * that the writer may fill before it raises the horizon in both superblocks.
  *
  * Write order (one operation at a time; each step on all target members in
  * parallel, each member's steps in this order):
  *
- *   append:      1. write the batch of records at the log tail (whole 4 KiB
+ *   append:      0. only when the batch would reach the horizon: superblock
+ *                   A with a horizon a step past the batch, flush, superblock
+ *                   B, flush (same slot, generation and salt: only the
+ *                   horizon changes; a step is up to 4 MiB, so this is rare)
+ *                1. write the batch of records at the log tail (whole 4 KiB
  *                   blocks, never rewriting an acknowledged record)
  *                2. flush                                  → acknowledged
  *   checkpoint:  1. write header + state into the idle slot
@@ -51,11 +58,16 @@
  * accepted only when its generation follows, its salt, epoch and pool match,
  * its previous-hash matches and its CRCs hold, so a torn batch, records of an
  * older lap of the ring, of an earlier incarnation of the log or of another
- * pool are simply the end of the log.
+ * pool are simply the end of the log. Step 0 keeps "no record of this log
+ * lies beyond the horizon of a valid superblock naming it": records past the
+ * old horizon are written only once both copies carry the new one, and a
+ * torn copy is invalid (the other, old horizon, still bounds what exists).
  *
  * Import takes, on every replica, the superblock copy with the highest
- * generation whose checkpoint verifies (header CRC, state CRC, hash), follows
- * the hash chain through the log, and then compares the replicas' histories:
+ * generation whose checkpoint verifies (header CRC, state CRC, hash), reads
+ * the log from its head up to its horizon (the whole ring if the label has
+ * none), follows the hash chain through it, and then compares the replicas'
+ * histories:
  * - equal, or one an ancestor of the other (a replica that missed writes
  *   because it was offline): the newest is taken; the stale replica is
  *   brought up to date at the first write of the new session (not at import,
@@ -73,7 +85,8 @@
  * Evidence of lost writes is refused as well rather than silently rewound: a
  * superblock naming a newer checkpoint that fails to verify, records of the
  * current log (same salt) beyond a break in the chain written in a later
- * batch than the break (so the batch with the break had completed), or a
+ * batch than the break (so the batch with the break had completed; all of
+ * that log lies within the horizon, so reading up to it finds them), or a
  * non-replica member whose superblock saw a newer generation than any
  * replica given (MetadataError 'CORRUPT' / 'NEWER_METADATA_MISSING';
  * `allowRewind` accepts the older state, like `zpool import -F`; the first
@@ -96,10 +109,15 @@
  * Appends waiting together are written as one batch (group commit): one
  * write and one flush per replica for all of them.
  *
- * Costs: an append writes at least one 4 KiB block per replica; a checkpoint
- * writes the whole state per replica; import reads each replica's checkpoint
- * and its whole log area (the damage scan above), up to ~96 MiB per replica
- * on the largest members.
+ * Costs: an append writes at least one 4 KiB block per replica (plus, once
+ * per horizon step of log, two superblocks); a checkpoint writes the whole
+ * state per replica; import reads each replica's checkpoint and its log up to
+ * the horizon: what was appended since the checkpoint plus at most one step
+ * (4 MiB), not the whole ring (up to ~96 MiB on the largest members). A
+ * chain found running past the horizon (a writer that predates the horizon
+ * appended after a newer one checkpointed) makes import read the whole ring
+ * so that no acknowledged record is dropped; only the damage scan then
+ * misses records that such an older writer put beyond the horizon.
  */
 import { randomBytes } from 'node:crypto';
 import type { BlockDevice } from '../nbd/block-device.js';
@@ -141,6 +159,14 @@ export const DEFAULT_REPLICAS = 3;
 const MAX_BATCH_BYTES = 1024 * 1024;
 /** Largest single read or write the store issues: bounded request sizes for every transport. */
 const IO_CHUNK_BYTES = 8 * 1024 * 1024;
+/**
+ * How far past the log's use a raised horizon reaches: import reads at most
+ * this much beyond the live log, and step 0 of an append comes once per this
+ * much log (≥ 1,000 appends at 4 KiB each). 4 MiB reads in milliseconds;
+ * smaller logs use half the ring, so that every log, the tests' small ones
+ * included, goes through step 0 a few times per lap.
+ */
+const LOG_HORIZON_STEP_MAX = 4 * 1024 * 1024;
 const SESSION_PAYLOAD_BYTES = 24;
 
 export type MetadataErrorCode =
@@ -290,6 +316,8 @@ interface StoreMember {
   logTail: number;
   logUsed: number;
   logSalt: number;
+  /** Log use its durable labels allow (the horizon; logBytes when they name none); logUsed stays below it. */
+  logHorizon: number;
   /** Rewrite its checkpoint and log whole (after a rewind left records beyond its history). */
   rewrite: boolean;
   /** Rewrite its label at the next write (after a rewind, it names a generation that was abandoned). */
@@ -312,6 +340,7 @@ interface LoadedReplica {
   readonly logHead: number;
   readonly logTail: number;
   readonly logUsed: number;
+  readonly logHorizon: number;
   /** Highest generation shown to have existed on this replica (≥ tip). */
   readonly evidenceGeneration: number;
   readonly evidence: string | undefined;
@@ -446,12 +475,13 @@ export class MetadataStore {
     await Promise.all(
       members.map(async (m) => {
         const logSalt = m.isReplica ? newLogSalt() : 0;
-        const label = store.labelFor(m, m.isReplica ? { slot: 0, checkpoint, logHead: 0, logSalt } : undefined);
+        const logHorizon = horizonStep(m.geometry);
+        const label = store.labelFor(m, m.isReplica ? { slot: 0, checkpoint, logHead: 0, logSalt, logHorizon } : undefined);
         await writeLabel(m.device!, m.geometry, label).catch(ioError(m.uuid));
         m.label = label;
         m.sbAgree = true;
         if (m.isReplica) {
-          Object.assign(m, { inSync: true, slot: 0, checkpointGeneration: 1, checkpointHash: hash, tipGeneration: 1, logSalt });
+          Object.assign(m, { inSync: true, slot: 0, checkpointGeneration: 1, checkpointHash: hash, tipGeneration: 1, logSalt, logHorizon });
         }
       }),
     );
@@ -503,10 +533,12 @@ export class MetadataStore {
       seen.set(f.label.memberUuid, f.index);
     }
 
-    // Load every replica's history (one at a time: a log area can be ~100 MiB).
+    // Load every replica's history one at a time, through one log buffer (a
+    // label without a horizon has its whole ring read: up to ~96 MiB).
     const loaded = new Map<(typeof found)[number], LoadedReplica | DamagedReplica>();
+    const scratch: LogScratch = { buffer: undefined };
     for (const f of found) {
-      if (f.labels.valid.some((sb) => sb.isMetadataReplica)) loaded.set(f, await loadReplica(f.device, f.labels));
+      if (f.labels.valid.some((sb) => sb.isMetadataReplica)) loaded.set(f, await loadReplica(f.device, f.labels, scratch));
     }
     const good = [...loaded].filter((e): e is [(typeof found)[number], LoadedReplica] => !('damaged' in e[1]));
     if (good.length === 0) {
@@ -615,6 +647,11 @@ export class MetadataStore {
       sessionStarted: false,
       onMemberFailed: options.onMemberFailed,
     });
+    // This continuation runs inside the last read's completion callback,
+    // which holds that read's buffer (up to a whole log ring) for as long as
+    // the caller goes on synchronously (decoding, building its pool): one
+    // turn of the event loop lets it go first.
+    await new Promise<void>((resolve) => setImmediate(resolve));
     return {
       store,
       state: newest.checkpoint.state,
@@ -832,10 +869,30 @@ export class MetadataStore {
     const bytes = encodeLogBatch(this.poolUuid, this.checkpointImage.generation, m.logSalt, events);
     const at = placeBatch(m, bytes.length);
     if (at === undefined) throw new MetadataError('LOG_FULL', `no room in member ${m.uuid}'s log`);
+    await this.raiseHorizon(m, device, usedAfter(m, at, bytes.length));
     await writeRange(device, m.geometry.logOffset + at, bytes);
     await device.flush();
     commitPlacement(m, at, bytes.length);
     m.tipGeneration = events[events.length - 1]!.generation;
+  }
+
+  /**
+   * Step 0 of an append: before the log's use reaches `used`, both labels
+   * get a horizon beyond it, so that import, reading up to the horizon, sees
+   * every record of this log (the theory comment). Labels that disagree (one
+   * copy torn, or from an interrupted step 0) are made equal first too: the
+   * other copy's horizon may be lower than the one m goes by.
+   */
+  private async raiseHorizon(m: StoreMember, device: BlockDevice, used: number): Promise<void> {
+    const size = m.geometry.logBytes;
+    const raise = used >= m.logHorizon && m.logHorizon < size;
+    if (!raise && m.sbAgree) return;
+    // A replica that receives records always has a label (import or installCheckpoint gave it one).
+    if (!m.label) throw new MetadataError('STORE_FAILED', `replica ${m.uuid} has no label to raise its log horizon in`);
+    const logHorizon = raise ? Math.min(size, used + horizonStep(m.geometry)) : m.logHorizon;
+    const label: Superblock = raise ? { ...m.label, logHorizonBytes: logHorizon } : m.label;
+    await writeLabel(device, m.geometry, label);
+    Object.assign(m, { label, sbAgree: true, logHorizon });
   }
 
   // ---------------------------------------------------------------- checkpoint
@@ -910,13 +967,15 @@ export class MetadataStore {
     await this.writeSlot(device, m.geometry, slot, image);
     // A new salt: records of the log's previous incarnation no longer count (walkLog).
     const logSalt = newLogSalt();
-    const label = this.labelFor(m, { slot, checkpoint: image, logHead: head, logSalt });
+    const logHorizon = horizonStep(m.geometry);
+    const label = this.labelFor(m, { slot, checkpoint: image, logHead: head, logSalt, logHorizon });
     await writeLabel(device, m.geometry, label);
     Object.assign(m, {
       label,
       sbAgree: true,
       slot,
       logSalt,
+      logHorizon,
       rewrite: false,
       relabel: false,
       isReplica: true,
@@ -1033,7 +1092,7 @@ export class MetadataStore {
       await io();
     } catch (error) {
       // A bug is not a member failure: let it surface.
-      if (error instanceof TypeError || error instanceof RangeError || error instanceof ReferenceError) throw error;
+      if (isBug(error)) throw error;
       const news = m.device !== undefined; // else the pool took it offline itself, meanwhile
       m.device = undefined;
       m.inSync = false;
@@ -1061,7 +1120,7 @@ export class MetadataStore {
     // What the store knew of it before is void: the disk may have changed while away.
     const fresh: StoreMember = { ...blankMember(uuid, undefined, best.geometry), label: best, sbAgree: labels.sbAgree };
     if (labels.valid.some((sb) => sb.isMetadataReplica)) {
-      const r = await loadReplica(device, labels);
+      const r = await loadReplica(device, labels, { buffer: undefined });
       fresh.isReplica = true;
       if ('damaged' in r) {
         fresh.label = undefined;
@@ -1163,7 +1222,7 @@ export class MetadataStore {
 
   private labelFor(
     m: StoreMember,
-    replica: { slot: 0 | 1; checkpoint: CheckpointImage; logHead: number; logSalt: number } | undefined,
+    replica: { slot: 0 | 1; checkpoint: CheckpointImage; logHead: number; logSalt: number; logHorizon: number } | undefined,
   ): Superblock {
     return {
       poolUuid: this.poolUuid,
@@ -1182,6 +1241,7 @@ export class MetadataStore {
       logHeadOffset: replica?.logHead ?? 0,
       logTailOffset: replica?.logHead ?? 0,
       logSalt: replica?.logSalt ?? 0,
+      logHorizonBytes: replica?.logHorizon,
     };
   }
 
@@ -1248,7 +1308,7 @@ async function readLabels(device: BlockDevice): Promise<LabelRead> {
 // ------------------------------------------------------------------ loading a replica
 
 /** The newest history a replica holds, trying its superblock copies newest first. */
-async function loadReplica(device: BlockDevice, labels: LabelRead): Promise<LoadedReplica | DamagedReplica> {
+async function loadReplica(device: BlockDevice, labels: LabelRead, scratch: LogScratch): Promise<LoadedReplica | DamagedReplica> {
   let evidenceGeneration = 0;
   const problems: string[] = [];
   const tried = new Set<string>();
@@ -1264,15 +1324,15 @@ async function loadReplica(device: BlockDevice, labels: LabelRead): Promise<Load
       evidenceGeneration = Math.max(evidenceGeneration, sb.checkpoint.generation);
       continue;
     }
-    let log: Buffer;
+    let walked: ReturnType<typeof walkLog>;
     try {
-      log = await readRange(device, sb.geometry.logOffset, sb.geometry.logBytes);
+      walked = await readAndWalkLog(device, sb, checkpoint, scratch);
     } catch (error) {
+      if (isBug(error)) throw error;
       problems.push(`log unreadable: ${describe(error)}`);
       evidenceGeneration = Math.max(evidenceGeneration, sb.checkpoint.generation);
       continue;
     }
-    const walked = walkLog(log, sb, checkpoint);
     const sessions = [...checkpoint.sessions];
     for (const e of walked.events) if (e.kind === EventKind.SESSION) sessions.push({ generation: e.generation, hash: e.hash });
     const evidence = Math.max(evidenceGeneration, walked.evidenceGeneration);
@@ -1287,6 +1347,8 @@ async function loadReplica(device: BlockDevice, labels: LabelRead): Promise<Load
       logHead: walked.head,
       logTail: walked.tail,
       logUsed: walked.used,
+      // Read as the writer must see it: a label without a horizon leaves the whole ring to fill.
+      logHorizon: sb.logHorizonBytes ?? sb.geometry.logBytes,
       evidenceGeneration: Math.max(evidence, walked.tipGeneration),
       evidence: [...problems, ...(walked.evidence ? [walked.evidence] : [])].join('; ') || undefined,
     };
@@ -1324,13 +1386,70 @@ async function readCheckpoint(device: BlockDevice, sb: Superblock): Promise<Chec
 }
 
 /**
+ * Reads sb's log from its head up to its horizon and follows the chain. The
+ * whole ring is read instead when the label names no horizon, or when the
+ * log shows that a writer went past it: a record of this log at the ring's
+ * start while the horizon ends before it, or a chain running up to the
+ * horizon's end (never so for this writer, which keeps its use below it).
+ */
+async function readAndWalkLog(
+  device: BlockDevice,
+  sb: Superblock,
+  checkpoint: CheckpointImage,
+  scratch: LogScratch,
+): Promise<ReturnType<typeof walkLog>> {
+  const size = sb.geometry.logBytes;
+  const head = sb.logHeadOffset % size;
+  let bytes = Math.min(size, sb.logHorizonBytes ?? size);
+  // The ring's start lies outside [head, head + bytes) (with head 0 it is the head itself).
+  if (bytes < size && head > 0 && size - head >= bytes) {
+    const start = await device.read(sb.geometry.logOffset, Math.min(METADATA_BLOCK, size));
+    const d = decodeLogRecordHeader(start, 0);
+    if (d.ok && ofThisLog(d.value, sb, checkpoint)) bytes = size;
+  }
+  const walked = walkLog(await readLog(device, sb, head, bytes, scratch), head, sb, checkpoint);
+  if (!walked.pastHorizon || bytes === size) return walked;
+  return walkLog(await readLog(device, sb, head, size, scratch), head, sb, checkpoint);
+}
+
+/**
+ * A buffer for reading logs into, reused from one replica to the next: the
+ * walk copies out what it keeps, so a log's bytes are dead once it returns.
+ */
+interface LogScratch {
+  buffer: Buffer | undefined;
+}
+
+/** `bytes` of sb's log ring from `head` on (wrapping to its start), in scratch's buffer. */
+async function readLog(device: BlockDevice, sb: Superblock, head: number, bytes: number, scratch: LogScratch): Promise<Buffer> {
+  if (!scratch.buffer || scratch.buffer.length < bytes) scratch.buffer = Buffer.allocUnsafe(bytes);
+  const out = scratch.buffer.subarray(0, bytes);
+  const first = Math.min(bytes, sb.geometry.logBytes - head);
+  await readInto(device, sb.geometry.logOffset + head, out.subarray(0, first));
+  if (bytes > first) await readInto(device, sb.geometry.logOffset, out.subarray(first));
+  return out;
+}
+
+/** Whether a record header belongs to the log sb names (this pool, epoch and incarnation). */
+function ofThisLog(h: { poolUuid: string; logSalt: number; checkpointGeneration: number }, sb: Superblock, checkpoint: CheckpointImage): boolean {
+  return h.poolUuid === sb.poolUuid && h.logSalt === sb.logSalt && h.checkpointGeneration === checkpoint.generation;
+}
+
+/**
  * Follows the hash chain from the log head. The next record is right after
- * the previous one, or at the next block (a new batch), or at offset 0 (the
- * batch wrapped); only a record with the next generation, this epoch, this
- * pool, the previous hash and good CRCs is taken.
+ * the previous one, or at the next block (a new batch), or at the ring's
+ * start (the batch wrapped); only a record with the next generation, this
+ * epoch, this pool, the previous hash and good CRCs is taken.
+ *
+ * `log` holds the ring from the head on: log[u] is ring offset (head + u) mod
+ * size, so u counts log use exactly as the writer does (skipped ring ends
+ * included), and one lap at most. The ring's start is at u = size - head;
+ * no record crosses it. Alignment is the ring's (the head is block-aligned
+ * anyway, as the writer only puts it at block boundaries).
  */
 function walkLog(
   log: Buffer,
+  head: number,
   sb: Superblock,
   checkpoint: CheckpointImage,
 ): {
@@ -1342,57 +1461,77 @@ function walkLog(
   used: number;
   evidenceGeneration: number;
   evidence: string | undefined;
+  /** The chain may go on past what was read (see readAndWalkLog). */
+  pastHorizon: boolean;
 } {
-  const size = log.length;
-  const head = sb.logHeadOffset % size;
+  const size = sb.geometry.logBytes;
+  const have = log.length;
+  const wrapAt = size - head;
+  const ringOf = (u: number): number => (u < wrapAt ? head + u : u - wrapAt);
+  const nextBlock = (u: number): number => u + alignUp(ringOf(u), METADATA_BLOCK) - ringOf(u);
+  /** The bytes a record starting at u may use: it never crosses the ring's end. */
+  const view = (u: number): Buffer => {
+    const limit = u < wrapAt ? wrapAt : size;
+    return limit < have ? log.subarray(0, limit) : log;
+  };
   const events: HistoryEvent[] = [];
   let prev = checkpoint.hash;
   let expect = checkpoint.generation + 1;
+  let pastHorizon = false;
   const take = (at: number): { event: HistoryEvent; next: number } | undefined => {
-    const d = decodeLogRecordHeader(log, at);
-    if (!d.ok) return undefined;
-    const h = d.value;
-    if (h.generation !== expect || h.logSalt !== sb.logSalt || h.checkpointGeneration !== checkpoint.generation || h.poolUuid !== sb.poolUuid) {
+    const limit = at < wrapAt ? wrapAt : size;
+    if (at >= limit) return undefined;
+    // The ring's start, not read: readAndWalkLog looked there for this log's records.
+    if (at === wrapAt && at >= have) return undefined;
+    // The writer keeps its records a block short of the horizon at least; a
+    // candidate that close to the end of what was read means it did not.
+    if (have < limit && at + METADATA_BLOCK > have) {
+      pastHorizon = true;
       return undefined;
     }
+    const d = decodeLogRecordHeader(view(at), at);
+    if (!d.ok) return undefined;
+    const h = d.value;
+    if (h.generation !== expect || !ofThisLog(h, sb, checkpoint)) return undefined;
     if (!h.prevHash.equals(prev) || (h.kind !== EventKind.RECORD && h.kind !== EventKind.SESSION)) return undefined;
     const end = at + h.headerBytes + h.payloadBytes;
-    if (end > size) return undefined;
+    if (end > limit) return undefined;
+    if (end > have) {
+      pastHorizon = true;
+      return undefined;
+    }
     const payload = Buffer.from(log.subarray(at + h.headerBytes, end));
     if (crc32c(payload) !== h.payloadCrc32c) return undefined;
     const kind = h.kind as LogRecordKind;
     const event = { generation: h.generation, kind, payload, prevHash: h.prevHash, hash: historyHash(h.prevHash, h.generation, kind, payload) };
     return { event, next: at + alignUp(h.headerBytes + h.payloadBytes, LOG_RECORD_ALIGNMENT) };
   };
-  let cursor = head;
-  let used = 0;
-  while (events.length <= size / LOG_RECORD_ALIGNMENT) {
-    const block = alignUp(cursor, METADATA_BLOCK);
-    let at = cursor;
+  // Each record moves the cursor on by at least its header, within one lap: this ends.
+  let cursor = 0;
+  for (;;) {
+    const block = nextBlock(cursor);
     let found = take(cursor);
-    if (!found && block !== cursor) found = take((at = block));
-    if (!found && cursor !== 0) found = take((at = 0));
+    if (!found && block !== cursor) found = take(block);
+    if (!found && cursor < wrapAt && block !== wrapAt) found = take(wrapAt);
     if (!found) break;
-    used += at >= cursor ? at - cursor : size - cursor + at;
-    used += found.next - at;
     cursor = found.next;
     events.push(found.event);
     prev = found.event.hash;
     expect++;
   }
-  const end = alignUp(cursor, METADATA_BLOCK);
-  used += end - cursor;
+  const end = nextBlock(cursor);
   const tipGeneration = expect - 1;
 
   // Any record of this epoch written in a batch after the one holding the
-  // break shows that the break is damage, not the end.
+  // break shows that the break is damage, not the end. All of this log lies
+  // within what was read (the horizon), so scanning it is enough.
   let evidenceGeneration = tipGeneration;
   for (let i = log.indexOf(LOG_RECORD_MAGIC); i !== -1; i = log.indexOf(LOG_RECORD_MAGIC, i + 1)) {
-    if (i % LOG_RECORD_ALIGNMENT !== 0) continue;
-    const d = decodeLogRecordHeader(log, i);
+    if (ringOf(i) % LOG_RECORD_ALIGNMENT !== 0) continue;
+    const d = decodeLogRecordHeader(view(i), i);
     if (!d.ok) continue;
     const h = d.value;
-    if (h.poolUuid !== sb.poolUuid || h.logSalt !== sb.logSalt || h.checkpointGeneration !== checkpoint.generation) continue;
+    if (!ofThisLog(h, sb, checkpoint)) continue;
     if (h.batchFirstGeneration > tipGeneration + 1 && h.generation > evidenceGeneration) evidenceGeneration = h.generation;
   }
   return {
@@ -1400,10 +1539,11 @@ function walkLog(
     tipGeneration,
     tipHash: prev,
     head,
-    tail: end % size,
-    used,
+    tail: ringOf(end) % size,
+    used: end,
     evidenceGeneration,
     evidence: evidenceGeneration > tipGeneration ? `log record ${tipGeneration + 1} is damaged but later records exist` : undefined,
+    pastHorizon,
   };
 }
 
@@ -1540,6 +1680,16 @@ function placeBatch(m: StoreMember, bytes: number): number | undefined {
   return m.logUsed + (size - m.logTail) + bytes <= size ? 0 : undefined;
 }
 
+/** m.logUsed once a batch of `bytes` is placed at `at` (as commitPlacement counts it). */
+function usedAfter(m: StoreMember, at: number, bytes: number): number {
+  return m.logUsed + (at < m.logTail ? m.geometry.logBytes - m.logTail : 0) + bytes;
+}
+
+/** See LOG_HORIZON_STEP_MAX. */
+function horizonStep(geometry: MemberGeometry): number {
+  return Math.min(LOG_HORIZON_STEP_MAX, Math.max(METADATA_BLOCK, alignDown(geometry.logBytes / 2, METADATA_BLOCK)), geometry.logBytes);
+}
+
 function commitPlacement(m: StoreMember, at: number, bytes: number): void {
   if (at < m.logTail) m.logUsed += m.geometry.logBytes - m.logTail;
   m.logUsed += bytes;
@@ -1548,13 +1698,24 @@ function commitPlacement(m: StoreMember, at: number, bytes: number): void {
 
 // ------------------------------------------------------------------ I/O helpers
 
+/** `length` bytes at `offset`, in one buffer filled in place (readInto) where the device can. */
 async function readRange(device: BlockDevice, offset: number, length: number): Promise<Buffer> {
-  if (length <= IO_CHUNK_BYTES) return device.read(offset, length);
+  if (length <= IO_CHUNK_BYTES && !device.readInto) return device.read(offset, length);
   const out = Buffer.allocUnsafe(length);
-  for (let at = 0; at < length; at += IO_CHUNK_BYTES) {
-    (await device.read(offset + at, Math.min(IO_CHUNK_BYTES, length - at))).copy(out, at);
-  }
+  await readInto(device, offset, out);
   return out;
+}
+
+/**
+ * Fills `target` from `offset` in pieces of at most IO_CHUNK_BYTES: straight
+ * into it where the device can (readInto), else with one copy per piece.
+ */
+async function readInto(device: BlockDevice, offset: number, target: Buffer): Promise<void> {
+  for (let at = 0; at < target.length; at += IO_CHUNK_BYTES) {
+    const piece = target.subarray(at, Math.min(target.length, at + IO_CHUNK_BYTES));
+    if (device.readInto) await device.readInto(offset + at, piece);
+    else (await device.read(offset + at, piece.length)).copy(piece);
+  }
 }
 
 async function writeRange(device: BlockDevice, offset: number, data: Buffer): Promise<void> {
@@ -1586,6 +1747,7 @@ function blankMember(uuid: string, device: BlockDevice | undefined, geometry: Me
     logTail: 0,
     logUsed: 0,
     logSalt: 0,
+    logHorizon: 0,
     rewrite: false,
     relabel: false,
   };
@@ -1606,6 +1768,7 @@ function adoptReplica(m: StoreMember, r: LoadedReplica): void {
     logTail: r.logTail,
     logUsed: r.logUsed,
     logSalt: r.label.logSalt,
+    logHorizon: r.logHorizon,
   });
 }
 
@@ -1617,6 +1780,11 @@ function ioError(uuid: string): (error: unknown) => never {
   return (error) => {
     throw new MetadataError('IO_ERROR', `writing metadata to member ${uuid} failed: ${describe(error)}`, { members: [uuid] }, { cause: error });
   };
+}
+
+/** Errors that come from our code, not from a device. */
+function isBug(error: unknown): boolean {
+  return error instanceof TypeError || error instanceof RangeError || error instanceof ReferenceError;
 }
 
 function describe(error: unknown): string {

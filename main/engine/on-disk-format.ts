@@ -14,8 +14,9 @@
  * - Superblocks A and B (superblock_phys below) are two copies of the
  *   member's label: pool and member UUIDs, generation, the member's whole
  *   geometry (so no offset is ever recomputed from a formula that might
- *   change), and, on metadata replicas, which checkpoint slot is current and
- *   where the log starts. Every member carries both, replica or not.
+ *   change), and, on metadata replicas, which checkpoint slot is current,
+ *   where the log starts and how far it may reach. Every member carries both,
+ *   replica or not.
  * - Checkpoint slots A and B hold the pool state (an opaque buffer from the
  *   pool layer) behind a checkpoint_phys header; one is current, the other is
  *   idle and receives the next checkpoint. Only metadata replicas use them.
@@ -249,7 +250,8 @@ export function checkpointCapacity(geometry: MemberGeometry): number {
  *   off  size  field                          unit / meaning
  *     0     8  magic                          "SPNDLVLN"
  *     8     4  formatVersion                  1
- *    12     4  headerBytes                    bytes covered by the CRC (232 in v1)
+ *    12     4  headerBytes                    bytes covered by the CRC (240 now; 232 before
+ *                                             logHorizonBytes was appended, still accepted)
  *    16     4  headerCrc32c                   CRC32C of [0, headerBytes), this field as 0
  *    20     4  flags                          bit 0: this member is a metadata replica
  *    24    16  poolUuid                       raw bytes
@@ -279,7 +281,14 @@ export function checkpointCapacity(geometry: MemberGeometry): number {
  *                                             readers follow the hash chain from the head)
  *   224     8  logSalt                        random, new each time this member's log restarts
  *                                             (every checkpoint); its records carry it
- *   232        end of v1
+ *   232     8  logHorizonBytes                bytes of the log ring, counted from the head (wrap
+ *                                             included, as the writer counts its log use), that
+ *                                             the writer may fill before it writes this label
+ *                                             again with a larger value: no record of this log's
+ *                                             incarnation lies beyond it, so import reads only
+ *                                             that much of the ring (metadata-store.ts). 0 (or a
+ *                                             232-byte header): unknown, read the whole ring
+ *   240        end
  */
 const SB = {
   magic: 0,
@@ -311,9 +320,13 @@ const SB = {
   logHeadOffsetBytes: 208,
   logTailOffsetBytes: 216,
   logSalt: 224,
-  end: 232,
+  logHorizonBytes: 232,
+  end: 240,
 } as const;
-export const SUPERBLOCK_V1_BYTES = SB.end;
+/** The superblock header as first written (before logHorizonBytes); still the shortest accepted. */
+export const SUPERBLOCK_V1_BYTES = SB.logHorizonBytes;
+/** The superblock header this version writes. */
+export const SUPERBLOCK_BYTES = SB.end;
 const FLAG_METADATA_REPLICA = 1;
 const NO_SLOT = 0xffffffff;
 
@@ -339,6 +352,12 @@ export interface Superblock {
   readonly logTailOffset: number;
   /** Random, below 2^48 (0 on non-replicas): tells this log's records from any left over by an earlier one. */
   readonly logSalt: number;
+  /**
+   * Replicas: how much of the log ring, from the head, this log's records may
+   * occupy (see the field table); undefined when the label does not say
+   * (written before the field existed, or not a replica).
+   */
+  readonly logHorizonBytes?: number;
 }
 
 export function encodeSuperblock(sb: Superblock): Buffer {
@@ -346,7 +365,7 @@ export function encodeSuperblock(sb: Superblock): Buffer {
   const g = sb.geometry;
   SUPERBLOCK_MAGIC.copy(b, SB.magic);
   b.writeUInt32LE(FORMAT_VERSION, SB.formatVersion);
-  b.writeUInt32LE(SUPERBLOCK_V1_BYTES, SB.headerBytes);
+  b.writeUInt32LE(SUPERBLOCK_BYTES, SB.headerBytes);
   b.writeUInt32LE(sb.isMetadataReplica ? FLAG_METADATA_REPLICA : 0, SB.flags);
   uuidToBytes(sb.poolUuid).copy(b, SB.poolUuid);
   uuidToBytes(sb.memberUuid).copy(b, SB.memberUuid);
@@ -375,7 +394,8 @@ export function encodeSuperblock(sb: Superblock): Buffer {
   writeU64(b, SB.logHeadOffsetBytes, sb.logHeadOffset);
   writeU64(b, SB.logTailOffsetBytes, sb.logTailOffset);
   writeU64(b, SB.logSalt, sb.logSalt);
-  b.writeUInt32LE(crc32c(b.subarray(0, SUPERBLOCK_V1_BYTES)), SB.headerCrc32c);
+  writeU64(b, SB.logHorizonBytes, sb.logHorizonBytes ?? 0);
+  b.writeUInt32LE(crc32c(b.subarray(0, SUPERBLOCK_BYTES)), SB.headerCrc32c);
   return b;
 }
 
@@ -435,6 +455,9 @@ export function decodeSuperblock(block: Buffer): Decoded<Superblock> {
     const logHeadOffset = readU64(block, SB.logHeadOffsetBytes);
     const logTailOffset = readU64(block, SB.logTailOffsetBytes);
     if (logHeadOffset > withPadding.logBytes || logTailOffset > withPadding.logBytes) return bad('log position outside the log');
+    // Absent in a v1-sized header; 0 means "not known" too.
+    const horizon = headerBytes >= SB.end ? readU64(block, SB.logHorizonBytes) : 0;
+    if (horizon > withPadding.logBytes) return bad('log horizon beyond the log');
     return {
       ok: true,
       value: {
@@ -448,6 +471,7 @@ export function decodeSuperblock(block: Buffer): Decoded<Superblock> {
         logHeadOffset,
         logTailOffset,
         logSalt: readU64(block, SB.logSalt),
+        logHorizonBytes: horizon > 0 ? horizon : undefined,
       },
     };
   } catch (error) {

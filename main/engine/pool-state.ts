@@ -3,6 +3,8 @@
  * regions, policy. The metadata store (metadata-store.ts) persists it as a
  * checkpoint (encodeCheckpoint) plus log records (PoolRecord) applied in
  * order by applyRecord; import = decode the checkpoint, apply the records.
+ * Chunks decoded from a checkpoint read their slabs from its bytes when
+ * asked (StoredChunk, below) and otherwise behave as plain data.
  *
  * Encoding: records are small JSON documents. A checkpoint is JSON for
  * everything but the chunk map, which is binary (a pool of 24 × 16 TiB
@@ -38,6 +40,7 @@ export interface MemberInfo {
 export interface ChunkInfo {
   readonly id: number;
   readonly spec: LayoutSpec;
+  /** May be built on each read (chunks decoded from a checkpoint): read it once when using it more than once. */
   readonly slabs: ReadonlyArray<{ readonly member: string; readonly slab: number }>;
 }
 
@@ -180,18 +183,36 @@ export function encodeCheckpoint(state: PoolState): Buffer {
     'utf8',
   );
   let chunkBytes = 0;
-  for (const c of state.chunks.values()) chunkBytes += 8 + c.slabs.length * 6;
+  for (const c of state.chunks.values()) {
+    // The header says width; a chunk with another number of slabs would misalign every chunk after it.
+    if (!(c instanceof StoredChunk) && c.slabs.length !== c.spec.width) {
+      throw new Error(`chunk ${c.id} has ${c.slabs.length} slabs for a width of ${c.spec.width}`);
+    }
+    chunkBytes += 8 + c.spec.width * 6;
+  }
   const out = Buffer.alloc(12 + json.length + 4 + chunkBytes);
   let o = out.writeUInt32LE(CHECKPOINT_MAGIC, 0);
   o = out.writeUInt32LE(CHECKPOINT_VERSION, o);
   o = out.writeUInt32LE(json.length, o);
   o += json.copy(out, o);
   o = out.writeUInt32LE(state.chunks.size, o);
+  // Chunks decoded from a checkpoint are copied from its bytes, without making
+  // their slabs into objects; their member indices are mapped once per table.
+  const remaps = new Map<ChunkTable, Int32Array>();
+  const remap = (table: ChunkTable): Int32Array => {
+    let r = remaps.get(table);
+    if (!r) remaps.set(table, (r = Int32Array.from(table.members, (uuid) => memberIndex.get(uuid) ?? -1)));
+    return r;
+  };
   for (const c of state.chunks.values()) {
     o = out.writeUInt32LE(c.id, o);
     o = out.writeUInt8(LAYOUT_CODES.indexOf(c.spec.name), o);
     o = out.writeUInt8(c.spec.copies, o);
     o = out.writeUInt16LE(c.spec.width, o);
+    if (c instanceof StoredChunk) {
+      o = StoredChunk.writeSlabs(c, out, o, remap);
+      continue;
+    }
     for (const s of c.slabs) {
       o = out.writeUInt16LE(memberIndex.get(s.member)!, o);
       o = out.writeUInt32LE(s.slab, o);
@@ -200,6 +221,11 @@ export function encodeCheckpoint(state: PoolState): Buffer {
   return out;
 }
 
+/**
+ * The state a checkpoint holds. The chunk map keeps reading `bytes` (see
+ * StoredChunk): they must not change afterwards (the metadata store's
+ * checkpoint buffers never do).
+ */
 export function decodeCheckpoint(bytes: Buffer): PoolState {
   if (bytes.length < 16 || bytes.readUInt32LE(0) !== CHECKPOINT_MAGIC) throw new Error('not a pool checkpoint');
   const version = bytes.readUInt32LE(4);
@@ -209,22 +235,97 @@ export function decodeCheckpoint(bytes: Buffer): PoolState {
   let o = 12 + jsonBytes;
   const count = bytes.readUInt32LE(o);
   o += 4;
+  const table: ChunkTable = { bytes, members: head.members.map((m) => m.uuid) };
+  const memberCount = table.members.length;
+  // One spec object per kind of chunk: a pool has a handful of kinds and a hundred thousand chunks.
+  const specs = new Map<number, LayoutSpec>();
   const chunks = new Map<number, ChunkInfo>();
   for (let i = 0; i < count; i++) {
     const id = bytes.readUInt32LE(o);
-    const name = LAYOUT_CODES[bytes.readUInt8(o + 4)];
+    const code = bytes.readUInt8(o + 4);
     const copies = bytes.readUInt8(o + 5);
     const width = bytes.readUInt16LE(o + 6);
-    o += 8;
+    const name = LAYOUT_CODES[code];
     if (!name) throw new Error(`chunk ${id} has an unknown layout code`);
-    const slabs = new Array<{ member: string; slab: number }>(width);
-    for (let c = 0; c < width; c++) {
-      const member = head.members[bytes.readUInt16LE(o)];
-      if (!member) throw new Error(`chunk ${id} names a member index that does not exist`);
-      slabs[c] = { member: member.uuid, slab: bytes.readUInt32LE(o + 2) };
-      o += 6;
+    const key = (code << 24) | (copies << 16) | width;
+    let spec = specs.get(key);
+    if (!spec) specs.set(key, (spec = Object.freeze({ name, width, copies })));
+    const at = o + 8;
+    o = at + width * 6;
+    if (o > bytes.length) throw new Error(`chunk ${id} runs past the end of the checkpoint`);
+    // Checked here, so that reading the slabs later cannot fail (bytes, not
+    // readUInt16LE: 1.4 million of these on a big pool).
+    for (let p = at; p < o; p += 6) {
+      if ((bytes[p]! | (bytes[p + 1]! << 8)) >= memberCount) throw new Error(`chunk ${id} names a member index that does not exist`);
     }
-    chunks.set(id, { id, spec: { name, width, copies }, slabs });
+    chunks.set(id, new StoredChunk(id, spec, table, at));
   }
   return { ...head, chunks, stale: new Map(head.stale.map(([uuid, rows]) => [uuid, new Set(rows)])) };
 }
+
+/** The chunk map of a decoded checkpoint: its bytes, and the member UUIDs its indices name. */
+interface ChunkTable {
+  readonly bytes: Buffer;
+  readonly members: readonly string[];
+}
+
+/**
+ * A chunk as decoded from a checkpoint: its slabs stay in the checkpoint's
+ * bytes (6 bytes each) and become objects only when read. Decoded eagerly, a
+ * 141,000-chunk map is 1.4 million slab objects and ~90 MiB of heap, which
+ * import spent most of a second building and garbage-collecting, only for
+ * the pool to read each chunk's slabs once to build its own view of them.
+ *
+ * `slabs` is an own enumerable accessor (one shared descriptor, so every
+ * chunk keeps one hidden class, ~100 bytes each): spreading a chunk
+ * (`{ ...chunk, spec }`), JSON and deep equality see it like a plain
+ * ChunkInfo's. Each read returns fresh objects; nothing holds on to them.
+ */
+class StoredChunk implements ChunkInfo {
+  declare readonly slabs: ReadonlyArray<{ readonly member: string; readonly slab: number }>;
+  readonly #table: ChunkTable;
+  readonly #at: number;
+
+  constructor(
+    readonly id: number,
+    readonly spec: LayoutSpec,
+    table: ChunkTable,
+    at: number,
+  ) {
+    this.#table = table;
+    this.#at = at;
+    Object.defineProperty(this, 'slabs', SLABS);
+  }
+
+  static slabsOf(chunk: StoredChunk): Array<{ member: string; slab: number }> {
+    const { bytes, members } = chunk.#table;
+    const out = new Array<{ member: string; slab: number }>(chunk.spec.width);
+    for (let c = 0, p = chunk.#at; c < out.length; c++, p += 6) out[c] = { member: members[bytes.readUInt16LE(p)]!, slab: bytes.readUInt32LE(p + 2) };
+    return out;
+  }
+
+  /**
+   * Writes the chunk's slabs as encodeCheckpoint does, straight from the
+   * stored bytes; `remap` gives, per table, each stored member index's index
+   * in the state being encoded.
+   */
+  static writeSlabs(chunk: StoredChunk, out: Buffer, o: number, remap: (table: ChunkTable) => Int32Array): number {
+    const { bytes, members } = chunk.#table;
+    const indices = remap(chunk.#table);
+    const end = chunk.#at + chunk.spec.width * 6;
+    for (let p = chunk.#at; p < end; p += 6, o += 6) {
+      const index = indices[bytes.readUInt16LE(p)]!;
+      if (index < 0) throw new Error(`chunk ${chunk.id} is on member ${members[bytes.readUInt16LE(p)]}, which the state no longer lists`);
+      out.writeUInt16LE(index, o);
+      out.writeUInt32LE(bytes.readUInt32LE(p + 2), o + 2);
+    }
+    return o;
+  }
+}
+
+const SLABS: PropertyDescriptor = {
+  get(this: StoredChunk) {
+    return StoredChunk.slabsOf(this);
+  },
+  enumerable: true,
+};

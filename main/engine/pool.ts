@@ -127,7 +127,7 @@ export class Pool extends EventEmitter<PoolEvents> {
     super();
     this.stateValue = state;
     this.geometry = slabGeometry(state.slabSize, STRIPE_UNIT);
-    this.checksums = new ChecksumCache(this.geometry);
+    this.checksums = new ChecksumCache(this.geometry, state.uuid);
     for (const info of state.members) {
       if (info.state === 'removed') continue;
       const where = memberLayouts.find((l) => l.uuid === info.uuid);

@@ -7,8 +7,10 @@
  *   └───────────────────────────┴───────────┴───┘
  *
  * Keeping the checksums inside the slab means a moved slab carries them, and
- * a member can be verified alone. With 256 MiB slabs: 65,472 data blocks and
- * a 256 KiB table (0.1 % overhead).
+ * a member can be verified alone. Each 4 KiB table block holds 1022 entries,
+ * then the owning chunk's id and a CRC32C of the block seeded with the pool's
+ * identity, so a table left by an earlier use of the slab (or old disk
+ * content) is told apart from a damaged table of ours. With 256 MiB slabs: 65,472 data blocks and a 256 KiB table (0.1 %).
  */
 import { CHECKSUM_BLOCK } from './checksum-block.js';
 
@@ -29,7 +31,8 @@ export function slabGeometry(slabSize: number, stripeUnit: number): SlabGeometry
     throw new Error(`slab size ${slabSize} is not a whole number of ${CHECKSUM_BLOCK}-byte blocks`);
   }
   const totalBlocks = slabSize / CHECKSUM_BLOCK;
-  const checksumsPerBlock = CHECKSUM_BLOCK / 4;
+  // The last two u32 of each table block are its owner and check (slab-checksums.ts).
+  const checksumsPerBlock = CHECKSUM_BLOCK / 4 - 2;
   // Largest data area whose table fits in the remaining blocks, rounded down
   // to whole stripe units so that rows never straddle the table.
   const unitBlocks = stripeUnit / CHECKSUM_BLOCK;

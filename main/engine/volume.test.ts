@@ -55,7 +55,7 @@ interface Rig {
 function rig(spec: LayoutSpec, memberCount: number, size: number): Rig {
   const devices = Array.from({ length: memberCount }, () => new PullableDevice(new MemoryBlockDevice(SLAB_SIZE * SLABS_PER_MEMBER)));
   const members = devices.map((d, i) => new Member(`m${i}`, d.wrap(), 0, SLAB_SIZE, SLABS_PER_MEMBER, `m${i}`));
-  const checksums = new ChecksumCache(geometry);
+  const checksums = new ChecksumCache(geometry, '00000000-0000-4000-8000-000000000000');
   const repairs = new Set<string>();
   const ctx: ChunkContext = {
     layout: layouts[spec.name],

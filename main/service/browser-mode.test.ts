@@ -6,6 +6,7 @@ import { WebSocket } from 'ws';
 import { CONTRACT_VERSION } from '../../preload/api.js';
 import { startBrowserMode, type BrowserModeServer } from './browser-mode.js';
 import { EngineHost } from './engine-host.js';
+import { PoolRegistry } from './pool-registry.js';
 import { ensurePrivateDir } from './runtime-paths.js';
 
 let dir: string;
@@ -16,7 +17,7 @@ beforeAll(async () => {
   dir = await mkdtemp(join(tmpdir(), 'spindle-browser-'));
   await ensurePrivateDir(join(dir, 'run'));
   const socketPath = join(dir, 'run', 'control.sock');
-  host = new EngineHost({ socketPath, version: '1.2.3' });
+  host = new EngineHost({ socketPath, version: '1.2.3', pools: new PoolRegistry({ stateDir: join(dir, 'state'), runtimeDir: join(dir, 'run') }) });
   await host.listen();
   const rendererDir = join(dir, 'renderer');
   await mkdir(join(rendererDir, 'assets'), { recursive: true });

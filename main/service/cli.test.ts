@@ -11,7 +11,7 @@ let dir: string;
 let env: NodeJS.ProcessEnv;
 
 function spindle(...args: string[]) {
-  const r = spawnSync(process.execPath, ['--import', 'tsx', entry, ...args], { env, encoding: 'utf8', timeout: 30_000 });
+  const r = spawnSync(process.execPath, ['--import', 'tsx', entry, ...args], { env, encoding: "utf8", timeout: 90_000 });
   return { code: r.status, stdout: r.stdout, stderr: r.stderr };
 }
 

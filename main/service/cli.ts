@@ -6,42 +6,16 @@
 import { Command, CommanderError, Option } from 'commander';
 import { join } from 'node:path';
 import { ContractError } from '../../preload/api.js';
-import { startBrowserMode } from './browser-mode.js';
-import { AlreadyRunningError, runDaemon } from './daemon.js';
+import { addDemoCommand } from './commands/demo-command.js';
+import { addFaultCommands } from './commands/fault-commands.js';
+import { addPoolCommands } from './commands/pool-commands.js';
+import { addVolumeCommands } from './commands/volume-commands.js';
+import { CliError, EXIT_FAILURE, EXIT_OK, EXIT_USAGE, parsePort, print, processIo, type Io, type JsonOption } from './commands/command-support.js';
 import { connectToEngineHost, ensureEngineHost } from './ensure-engine-host.js';
 import { packageInfo } from './package-info.js';
 import { controlSocketPath } from './runtime-paths.js';
-import { serveFile } from '../nbd/serve-file.js';
 
-export const EXIT_OK = 0;
-export const EXIT_FAILURE = 1;
-export const EXIT_USAGE = 2;
-
-/** A failure the user can act on: printed as one line, exit 1. */
-export class CliError extends Error {
-  constructor(message: string, readonly exitCode = EXIT_FAILURE) {
-    super(message);
-    this.name = 'CliError';
-  }
-}
-
-interface Io {
-  out(text: string): void;
-  err(text: string): void;
-}
-
-const processIo: Io = {
-  out: (text) => process.stdout.write(text),
-  err: (text) => process.stderr.write(text),
-};
-
-interface JsonOption {
-  json?: boolean;
-}
-
-function print(io: Io, options: JsonOption, value: unknown, human: string): void {
-  io.out(options.json ? JSON.stringify(value, null, 2) + '\n' : human + '\n');
-}
+export { CliError, EXIT_FAILURE, EXIT_OK, EXIT_USAGE };
 
 export function formatDuration(ms: number): string {
   const total = Math.floor(ms / 1000);
@@ -65,6 +39,9 @@ export function buildProgram(io: Io = processIo): Command {
     .command('daemon')
     .description('run the engine host in the foreground (until SIGTERM or `spindle stop`)')
     .action(async () => {
+      // Loaded on use (here, in browser and in nbd serve): the engine, the NBD
+      // server and ws are most of the code, and every other command does without them.
+      const { AlreadyRunningError, runDaemon } = await import('./daemon.js');
       try {
         await runDaemon();
       } catch (error) {
@@ -113,6 +90,7 @@ export function buildProgram(io: Io = processIo): Command {
     .action(async (options: JsonOption & { port: number; renderer: string }) => {
       const client = await ensureEngineHost();
       client.close();
+      const { startBrowserMode } = await import('./browser-mode.js');
       const server = await startBrowserMode({
         socketPath: controlSocketPath(),
         rendererDir: options.renderer,
@@ -129,6 +107,11 @@ export function buildProgram(io: Io = processIo): Command {
       });
     });
 
+  addPoolCommands(program, io);
+  addVolumeCommands(program, io);
+  addFaultCommands(program, io);
+  addDemoCommand(program, io);
+
   const nbd = program.command('nbd').description('NBD tools');
   nbd
     .command('serve')
@@ -144,6 +127,7 @@ export function buildProgram(io: Io = processIo): Command {
       if ((options.socket === undefined) === (options.port === undefined)) {
         throw new CliError('give exactly one of --socket PATH or --port N', EXIT_USAGE);
       }
+      const { serveFile } = await import('../nbd/serve-file.js');
       let served;
       try {
         served = await serveFile({
@@ -171,12 +155,6 @@ export function buildProgram(io: Io = processIo): Command {
   return program;
 }
 
-function parsePort(value: string): number {
-  const port = Number(value);
-  if (!/^\d+$/.test(value) || port > 65535) throw new CliError(`invalid port "${value}": expected a number from 0 to 65535`, EXIT_USAGE);
-  return port;
-}
-
 /** Runs the CLI; returns the exit code instead of exiting, for tests. */
 export async function runCli(argv: readonly string[], io: Io = processIo): Promise<number> {
   const program = buildProgram(io);
@@ -194,7 +172,8 @@ export async function runCli(argv: readonly string[], io: Io = processIo): Promi
     }
     if (error instanceof ContractError) {
       io.err(`spindle: ${error.message}\n`);
-      return EXIT_FAILURE;
+      // Parameters the engine host refused are the caller's to fix, like any usage error.
+      return error.code === 'INVALID_PARAMS' ? EXIT_USAGE : EXIT_FAILURE;
     }
     const code = (error as NodeJS.ErrnoException)?.code;
     const message = (error as Error)?.message ?? String(error);

@@ -6,6 +6,7 @@ import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { CONTRACT_VERSION, MAX_MESSAGE_BYTES, type ServerMessage } from '../../preload/api.js';
 import { ControlClient } from './control-client.js';
 import { EngineHost } from './engine-host.js';
+import { PoolRegistry } from './pool-registry.js';
 import { ensurePrivateDir } from './runtime-paths.js';
 
 /** A raw control-socket client that reads whole lines, for malformed input. */
@@ -62,7 +63,8 @@ beforeEach(async () => {
   await ensurePrivateDir(runtime);
   socketPath = join(runtime, 'control.sock');
   shutdowns = 0;
-  host = new EngineHost({ socketPath, version: '9.9.9', onShutdownRequested: () => shutdowns++ });
+  const pools = new PoolRegistry({ stateDir: join(dir, 'state'), runtimeDir: runtime });
+  host = new EngineHost({ socketPath, version: '9.9.9', pools, onShutdownRequested: () => shutdowns++ });
   await host.listen();
 });
 

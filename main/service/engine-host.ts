@@ -24,6 +24,7 @@ import {
 } from '../../preload/api.js';
 import { createHandlers, RequestFailedError, uptimeMs, type Handlers, type HostContext } from './api-handlers.js';
 import { LineFramer, MessageTooLargeError } from './line-framer.js';
+import type { PoolRegistry } from './pool-registry.js';
 
 /** A client whose unsent output passes this is too slow to keep (bytes). */
 const MAX_CLIENT_BACKLOG_BYTES = 16 * 1024 * 1024;
@@ -32,6 +33,8 @@ const STATUS_INTERVAL_MS = 1000;
 export interface EngineHostOptions {
   readonly socketPath: string;
   readonly version: string;
+  /** The pools this host serves; the daemon owns (starts and closes) it. */
+  readonly pools: PoolRegistry;
   readonly log?: (line: string) => void;
   /** Called when a client asks the host to stop (the daemon exits). */
   readonly onShutdownRequested?: () => void;
@@ -44,6 +47,7 @@ export class EngineHost {
   private readonly context: HostContext;
   private statusTimer: NodeJS.Timeout | undefined;
   private readonly log: (line: string) => void;
+  private readonly unsubscribe: () => void;
 
   constructor(private readonly options: EngineHostOptions) {
     this.log = options.log ?? (() => {});
@@ -51,9 +55,11 @@ export class EngineHost {
       version: options.version,
       startedAt: new Date(),
       startedAtMonotonicMs: performance.now(),
+      pools: options.pools,
       requestShutdown: () => options.onShutdownRequested?.(),
     };
     this.handlers = createHandlers(this.context);
+    this.unsubscribe = options.pools.subscribe((event, data) => this.broadcast(event, data));
     this.server = createServer((socket) => this.accept(socket));
   }
 
@@ -74,6 +80,7 @@ export class EngineHost {
 
   async close(): Promise<void> {
     clearInterval(this.statusTimer);
+    this.unsubscribe();
     for (const socket of this.clients) socket.end();
     await new Promise<void>((resolve) => this.server.close(() => resolve()));
     for (const socket of this.clients) socket.destroy();

@@ -46,7 +46,8 @@ function cliEntry(): { file: string; execArgv: string[] } {
   const self = fileURLToPath(import.meta.url);
   const fromSource = self.endsWith('.ts');
   const file = join(self, '..', fromSource ? 'cli-main.ts' : 'cli-main.js');
-  return { file, execArgv: fromSource ? ['--import', 'tsx'] : [] };
+  // Resolved here, not by name: the spawned host starts in the caller's folder, where tsx may not resolve.
+  return { file, execArgv: fromSource ? ['--import', import.meta.resolve('tsx')] : [] };
 }
 
 async function startEngineHostProcess(): Promise<void> {
