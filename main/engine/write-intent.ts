@@ -129,12 +129,23 @@ export class WriteIntentLog {
     return this.regions.size;
   }
 
-  /** Writes the current set (one write at a time; callers coalesce on the same write). */
+  /**
+   * Writes the current set. One write at a time, and group commit: callers
+   * arriving while a write is queued but not started share it (it reads the
+   * set when it starts, so their regions are in it) instead of queueing one
+   * write and flush of every member each.
+   */
   persist(): Promise<void> {
-    const run = this.writing.then(() => this.writeRecord());
+    if (this.queued) return this.queued;
+    const run = this.writing.then(() => {
+      this.queued = undefined;
+      return this.writeRecord();
+    });
+    this.queued = run;
     this.writing = run.catch(() => {});
     return run;
   }
+  private queued: Promise<void> | undefined;
 
   private async writeRecord(): Promise<void> {
     const keys = [...this.regions.keys()];
