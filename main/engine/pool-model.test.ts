@@ -9,6 +9,7 @@ import { BlockDeviceError } from '../nbd/block-device.js';
 import { MemoryBlockDevice } from '../nbd/memory-device.js';
 import { STRIPE_UNIT, type LayoutName } from './layout.js';
 import { createPool } from './pool-open.js';
+import { pattern } from './test-pattern.js';
 
 const SLAB = 4 * STRIPE_UNIT + 64 * 1024;
 const METADATA = 512 * 1024;
@@ -21,17 +22,6 @@ type Op =
   | { kind: 'fail'; member: number }
   | { kind: 'return'; member: number };
 
-function pattern(seed: number, length: number): Buffer {
-  const out = Buffer.allocUnsafe(length);
-  let x = seed | 1;
-  for (let i = 0; i < length; i++) {
-    x ^= x << 13;
-    x ^= x >>> 17;
-    x ^= x << 5;
-    out[i] = x & 0xff;
-  }
-  return out;
-}
 
 const CASES: Array<{ layout: LayoutName; copies?: number; members: number; tolerance: number }> = [
   { layout: 'raid1', members: 2, tolerance: 1 },

@@ -4,6 +4,7 @@ import { MemoryBlockDevice } from '../nbd/memory-device.js';
 import { STRIPE_UNIT } from './layout.js';
 import { createPool, importPool } from './pool-open.js';
 import { PoolError, type MemberSource } from './pool.js';
+import { pattern } from './test-pattern.js';
 
 const SLAB = 16 * STRIPE_UNIT + 64 * 1024; // 1 MiB of data per slab
 const METADATA = 1024 * 1024;
@@ -13,17 +14,6 @@ function members(count: number, size = MEMBER): MemberSource[] {
   return Array.from({ length: count }, (_, i) => ({ uri: `mem:${i}`, device: new MemoryBlockDevice(size) }));
 }
 
-function pattern(seed: number, length: number): Buffer {
-  const out = Buffer.allocUnsafe(length);
-  let x = seed | 1;
-  for (let i = 0; i < length; i++) {
-    x ^= x << 13;
-    x ^= x >>> 17;
-    x ^= x << 5;
-    out[i] = x & 0xff;
-  }
-  return out;
-}
 
 /** A copy of a device's bytes at this instant: what a disk holds if power is cut now. */
 async function snapshot(device: BlockDevice): Promise<MemoryBlockDevice> {

@@ -17,6 +17,7 @@ import { Member } from './member.js';
 import { ChecksumCache } from './slab-checksums.js';
 import { slabGeometry } from './slab-geometry.js';
 import { Volume } from './volume.js';
+import { pattern } from './test-pattern.js';
 
 /** A member device that can be made to fail like a pulled disk. */
 class PullableDevice {
@@ -127,17 +128,6 @@ function opArbitrary(size: number, members: number): fc.Arbitrary<Op> {
   );
 }
 
-function pattern(seed: number, length: number): Buffer {
-  const out = Buffer.allocUnsafe(length);
-  let x = seed | 1;
-  for (let i = 0; i < length; i++) {
-    x ^= x << 13;
-    x ^= x >>> 17;
-    x ^= x << 5;
-    out[i] = x & 0xff;
-  }
-  return out;
-}
 
 async function runOps(r: Rig, ops: Op[], size: number): Promise<void> {
   const model = Buffer.alloc(size);
