@@ -354,30 +354,47 @@ export class ChunkIo {
   }
 
   /**
-   * Writes blocks to one column and updates their checksums. Returns false if
-   * the column did not take the write (member not online, or failed now).
+   * Runs a change on one column of a row. Returns false if the column did not
+   * take it: its member is not writable (the row is then stale on it), or the
+   * change failed (the member is failed, and the row is stale on it).
    */
-  private async writeColumn(column: number, row: number, firstBlock: number, bytes: Buffer, fua: boolean): Promise<boolean> {
+  private async changeColumn(
+    column: number,
+    row: number,
+    change: (member: Member, slab: number, table: SlabTable) => Promise<void>,
+    errorKind?: 'write',
+  ): Promise<boolean> {
     const { member, slab } = this.columns[column]!;
     if (!member.writable) {
       await this.ctx.memberSkipped(member, this.id, row);
       return false;
     }
     try {
-      const table = await this.ctx.checksums.table(member, slab, this.id);
-      await member.device!.write(member.slabOffset(slab, firstBlock * CHECKSUM_BLOCK), bytes, { fua });
-      member.bytesWritten += bytes.length;
-      for (let i = 0; i < bytes.length / CHECKSUM_BLOCK; i++) {
-        table.set(firstBlock + i, encodeChecksum(crc32c(bytes.subarray(i * CHECKSUM_BLOCK, (i + 1) * CHECKSUM_BLOCK))));
-      }
-      if (fua) await table.writeBack(true);
+      await change(member, slab, await this.ctx.checksums.table(member, slab, this.id));
       return true;
     } catch (error) {
-      this.ctx.errorCounted(member, 'write');
+      if (errorKind) this.ctx.errorCounted(member, errorKind);
       await this.ctx.memberFailed(member, error);
       await this.ctx.memberSkipped(member, this.id, row);
       return false;
     }
+  }
+
+  /** Writes blocks to one column and updates their checksums (see changeColumn for the result). */
+  private writeColumn(column: number, row: number, firstBlock: number, bytes: Buffer, fua: boolean): Promise<boolean> {
+    return this.changeColumn(
+      column,
+      row,
+      async (member, slab, table) => {
+        await member.device!.write(member.slabOffset(slab, firstBlock * CHECKSUM_BLOCK), bytes, { fua });
+        member.bytesWritten += bytes.length;
+        for (let i = 0; i < bytes.length / CHECKSUM_BLOCK; i++) {
+          table.set(firstBlock + i, encodeChecksum(crc32c(bytes.subarray(i * CHECKSUM_BLOCK, (i + 1) * CHECKSUM_BLOCK))));
+        }
+        if (fua) await table.writeBack(true);
+      },
+      'write',
+    );
   }
 
   /** Marks blocks unwritten on every copy (mirrors only; parity layouts write zeroes instead). */
@@ -398,21 +415,10 @@ export class ChunkIo {
     if (lost.length > 0) throw new BlockDeviceError('EIO', `chunk ${this.id} row ${row}: no copy of ${lost.join(', ')} could be trimmed`);
   }
 
-  private async trimColumn(column: number, row: number, firstBlock: number, blocks: number): Promise<boolean> {
-    const { member, slab } = this.columns[column]!;
-    if (!member.writable) {
-      await this.ctx.memberSkipped(member, this.id, row);
-      return false;
-    }
-    try {
-      const table = await this.ctx.checksums.table(member, slab, this.id);
+  private trimColumn(column: number, row: number, firstBlock: number, blocks: number): Promise<boolean> {
+    return this.changeColumn(column, row, async (_member, _slab, table) => {
       for (let b = 0; b < blocks; b++) table.set(firstBlock + b, UNWRITTEN);
-      return true;
-    } catch (error) {
-      await this.ctx.memberFailed(member, error);
-      await this.ctx.memberSkipped(member, this.id, row);
-      return false;
-    }
+    });
   }
 
   // ---------------------------------------------------------------- repair
