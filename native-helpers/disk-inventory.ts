@@ -234,14 +234,16 @@ export async function probeSignatures(path: string): Promise<string[]> {
   }
 }
 
-export async function listDisks(): Promise<Disk[]> {
+/** The inventory; `signatures: false` skips probing each disk (the hotplug watcher polls without it). */
+export async function listDisks(options: { signatures?: boolean } = {}): Promise<Disk[]> {
   const { stdout } = await run('lsblk', ['--json', '-b', '-o', LSBLK_COLUMNS], { maxBuffer: 16 * 1024 * 1024 });
   const bare = parseLsblk(stdout);
   const whole = bare.filter(isWholeDevice);
+  const probe = options.signatures ?? true;
   const [byId, backingFiles, signatureList] = await Promise.all([
     readByIdLinks(),
     readBackingFiles(whole.map((d) => d.kernelName)),
-    Promise.all(whole.map(async (d) => [d.kernelName, await probeSignatures(d.path)] as const)),
+    probe ? Promise.all(whole.map(async (d) => [d.kernelName, await probeSignatures(d.path)] as const)) : [],
   ]);
   return parseLsblk(stdout, { byId, backingFiles, signatures: new Map(signatureList) });
 }
