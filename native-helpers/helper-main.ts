@@ -43,6 +43,8 @@ async function handle(service: DiskService, request: HelperRequest): Promise<unk
 async function main(): Promise<void> {
   if (process.argv.length > 2) throw new Error('takes no arguments; it reads requests on stdin');
   const owner = helperOwner();
+  // Elevated, the helper runs lsblk, wipefs and smartctl as root: only from the system's own directories.
+  if (owner.elevated) process.env.PATH = '/usr/sbin:/usr/bin:/sbin:/bin';
   const socketDir = await prepareSocketDir(owner);
   const service = new DiskService({ socketDir, log, onEvent: (event, body) => write(eventLine(event, body)) });
   await service.start();

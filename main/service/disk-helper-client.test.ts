@@ -126,6 +126,15 @@ describe('the disk helper protocol', () => {
     if (system.id) expect((await refusalOf(helper.serve(system.id, { confirmExistingData: true }))).code).toBe('REFUSED_SYSTEM_DISK');
   });
 
+  it('starting through pkexec where polkit cannot authorize fails with one clear line', async () => {
+    expect(helperLaunch('pkexec')).toEqual({ command: 'pkexec', args: ['/opt/Spindle/resources/helper/spindle-disk-helper'] });
+    const error = await refusalOf(DiskHelperClient.start(helperLaunch('pkexec', { helperPath: '/nonexistent/spindle-disk-helper' })));
+    expect(error.code).toBe('HELPER_EXITED');
+    // Without a polkit daemon (these machines) pkexec exits 127; without pkexec the spawn fails.
+    expect(error.message).toMatch(/^(not authorized to run the disk helper, or pkexec could not ask \(exit 127\)|cannot start the disk helper \(pkexec\))/);
+    expect(error.message).not.toContain('\n');
+  });
+
   it('stopping a disk that is not served is refused', async () => {
     expect((await refusalOf(helper.stop('loop:/nowhere.img'))).code).toBe('NOT_SERVED');
   });

@@ -157,10 +157,11 @@ interface Pending {
 
 /** pkexec's own exit codes (pkexec(1)). */
 function exitReason(code: number | null, signal: string | null, stderr: string): string {
-  if (code === 126) return 'authorization was dismissed (pkexec exit 126)';
-  if (code === 127) return 'not authorized to run the disk helper, or pkexec could not run it (exit 127)';
   const last = stderr.trim().split('\n').pop() ?? '';
-  return `the disk helper exited (${signal ?? `code ${code}`})${last ? `: ${last}` : ''}`;
+  const detail = last ? `: ${last}` : '';
+  if (code === 126) return `authorization to manage disks was dismissed (pkexec exit 126)${detail}`;
+  if (code === 127) return `not authorized to run the disk helper, or pkexec could not ask (exit 127)${detail}`;
+  return `the disk helper exited (${signal ?? `code ${code}`})${detail}`;
 }
 
 export class DiskHelperClient extends EventEmitter {
