@@ -77,6 +77,28 @@ describe('refusal', () => {
     expect(r?.message).toMatch(/luks-0a1b \(crypt\)/);
   });
 
+  it('refuses a disk when only one of its partitions is mounted', () => {
+    const [usb] = parseLsblk(JSON.stringify({
+      blockdevices: [{
+        name: 'sde', path: '/dev/sde', 'maj:min': '8:64', type: 'disk', size: 64_000_000_000, serial: 'USB123', mountpoints: [null],
+        children: [
+          { name: 'sde1', path: '/dev/sde1', 'maj:min': '8:65', type: 'part', size: 1_000_000_000, mountpoints: [null] },
+          { name: 'sde2', path: '/dev/sde2', 'maj:min': '8:66', type: 'part', size: 62_000_000_000, mountpoints: ['/media/user/STICK'] },
+        ],
+      }],
+    }));
+    const r = refusal(usb!, { served: false, confirmExistingData: true });
+    expect(r?.code).toBe('REFUSED_MOUNTED');
+    expect(r?.message).toMatch(/\/dev\/sde \(serial:USB123\) has mounted file systems \(\/media\/user\/STICK\)/);
+  });
+
+  it('refuses a disk holding active swap as the system disk', () => {
+    const [disk] = parseLsblk(JSON.stringify({
+      blockdevices: [{ name: 'sdf', path: '/dev/sdf', 'maj:min': '8:80', type: 'disk', size: 8_000_000_000, serial: 'SW1', mountpoints: ['[SWAP]'] }],
+    }));
+    expect(refusal(disk!, { served: false, confirmExistingData: true })?.code).toBe('REFUSED_SYSTEM_DISK');
+  });
+
   it('refuses a disk already served', () => {
     expect(refusal(disk('serial:WD-WCC7K1234567'), { served: true, confirmExistingData: false })?.code).toBe('ALREADY_SERVED');
   });
