@@ -50,6 +50,7 @@ import { autoRepair } from './auto-repair.js';
 import { Governor } from './job-governor.js';
 import { ProgressMeter } from './job-progress.js';
 import { evacuate } from './job-evacuate.js';
+import { migrate } from './job-migrate.js';
 import { rebalance } from './job-rebalance.js';
 import { rebuild } from './job-rebuild.js';
 import { relocate } from './job-relocate.js';
@@ -75,7 +76,7 @@ import {
 import type { Member } from './member.js';
 import type { JobInfo, JobKindName, JobTally } from './pool-state.js';
 
-export const JOB_MODULES: Readonly<Partial<Record<JobKindName, JobKindModule>>> = Object.freeze({ rebuild, relocate, split, evacuate, rebalance, scrub });
+export const JOB_MODULES: Readonly<Record<JobKindName, JobKindModule>> = Object.freeze({ rebuild, relocate, split, evacuate, rebalance, migrate, scrub });
 
 /** Progress events per job and second, at most. */
 const PROGRESS_PER_SECOND = 10;

@@ -10,7 +10,7 @@ import type { KeyLock } from './key-lock.js';
 import type { LayoutName, LayoutSpec } from './layout.js';
 import type { Member } from './member.js';
 import type { Pool } from './pool.js';
-import type { ChunkInfo, JobInfo, JobKindName, JobTally, MemberRole, PoolRecord } from './pool-state.js';
+import type { ChunkInfo, JobInfo, JobKindName, JobTally, MemberRole, PoolRecord, PoolState } from './pool-state.js';
 import type { SlabAllocator } from './allocator.js';
 import type { WriteIntentLog } from './write-intent.js';
 
@@ -172,6 +172,8 @@ export interface JobHost {
   readonly reconciledRegions: ReadonlySet<string>;
   /** Logs a record and applies it, in turn with every other state change. */
   commit(record: PoolRecord): Promise<void>;
+  /** The same, with the record made from the state it applies to (new chunk ids). */
+  commitWith(build: (state: PoolState) => PoolRecord): Promise<void>;
   flush(): Promise<void>;
   markFailed(member: Member, reason: string): Promise<void>;
   makeChunk(info: ChunkInfo): ChunkIo;

@@ -644,6 +644,7 @@ export class Pool extends EventEmitter<PoolEvents> {
       intent: this.intent,
       reconciledRegions: this.reconciled,
       commit: (record) => this.change(() => this.commit(record)),
+      commitWith: (build) => this.change(() => this.commit(build(this.stateValue))),
       flush: () => this.flush(),
       markFailed: (member, reason) => this.markFailed(member, reason),
       makeChunk: (info) => this.makeChunk(info),
