@@ -72,6 +72,8 @@ export type ColumnChange = (member: Member, slab: number, table: SlabTable) => P
 export interface ColumnShadow {
   covers(row: number): boolean;
   change(row: number, change: ColumnChange): Promise<void>;
+  /** After a crash: reconciles the row itself when the new place stands in for a lost column (else undefined). */
+  resync?(row: number): Promise<number> | undefined;
 }
 
 /** Told of every write and trim of a row, after it is done and under the row's lock (job-migrate.ts mirrors them). */

@@ -2,6 +2,7 @@ import { describe, expect, it } from 'vitest';
 import { JobError } from './job-types.js';
 import { deviceMap, expectFullRedundancy, fill, memorySources, newPool, workload } from './jobs-workload.fixture.js';
 import { importPool } from './pool-open.js';
+import type { Pool } from './pool.js';
 
 describe('rebuild onto a spare', () => {
   for (const c of [
@@ -84,5 +85,83 @@ describe('rebuild onto a spare', () => {
     expect(error).toBeInstanceOf(JobError);
     expect((error as Error).message).toMatch(/has no spare/);
     await bare.close();
+  });
+});
+
+/** Resolves once the job has done `fraction` of its bytes (or has finished). */
+async function progressed(pool: Pool, id: string, fraction: number): Promise<void> {
+  for (;;) {
+    const job = pool.jobs.list().find((j) => j.id === id);
+    if (!job || job.bytesDone >= job.bytesTotal * fraction) return;
+    await new Promise((r) => setTimeout(r, 2));
+  }
+}
+
+describe('a second failure during a rebuild', () => {
+  for (const c of [
+    { layout: 'raid6' as const, members: 5, copies: undefined },
+    { layout: 'raid1' as const, members: 3, copies: 3 },
+  ]) {
+    it(`${c.layout}${c.copies ? `×${c.copies}` : ''}: within redundancy it is survived and the rebuild finishes`, async () => {
+      const sources = memorySources(c.members);
+      const spares = [...memorySources(1, 12, 'spare'), ...memorySources(1, 12, 'second')];
+      const pool = await newPool(sources, spares);
+      const volume = await pool.createVolume({ name: 'v', size: 6 * 1024 * 1024, layout: c.layout, copies: c.copies });
+      const model = await fill(volume, 5);
+      const [first, second] = volume.chunks[0]!.columns.map((col) => col.member);
+      await pool.failMember(first!.uuid);
+      const spare = [...pool.members.values()].find((m) => m.label === 'spare:0')!;
+      const { id } = await pool.jobs.start({ kind: 'rebuild', member: first!.uuid, spare: spare.uuid });
+      const done = pool.jobs.wait(id);
+      const failSecond = (async () => {
+        await progressed(pool, id, 1 / 3);
+        expect(pool.jobs.list().map((j) => j.id)).toEqual([id]);
+        await pool.failMember(second!.uuid);
+      })();
+      await workload(volume, model, done);
+      await failSecond;
+      const report = await done;
+      expect(report.outcome, report.reason).toBe('done');
+      expect(pool.volumeState('v')).toBe('degraded');
+      expect((await volume.read(0, volume.size)).equals(model)).toBe(true);
+      // The second member is rebuilt too, and redundancy is full again.
+      const next = await pool.jobs.start({ kind: 'rebuild', member: second!.uuid });
+      expect((await pool.jobs.wait(next.id)).outcome).toBe('done');
+      await expectFullRedundancy(pool, deviceMap(sources, spares), [[volume, model]]);
+      await pool.close();
+    });
+  }
+
+  it('raid5: beyond redundancy the volume fails with a clear reason and returns EIO, never wrong data', async () => {
+    const sources = memorySources(4);
+    const spares = memorySources(1, 12, 'spare');
+    const pool = await newPool(sources, spares);
+    const volume = await pool.createVolume({ name: 'v', size: 6 * 1024 * 1024, layout: 'raid5', width: 4 });
+    const model = await fill(volume, 6);
+    const [first, second] = volume.chunks[1]!.columns.map((col) => col.member);
+    await pool.failMember(first!.uuid);
+    const { id } = await pool.jobs.start({ kind: 'rebuild', member: first!.uuid });
+    await progressed(pool, id, 1 / 3);
+    await pool.failMember(second!.uuid);
+    const report = await pool.jobs.wait(id);
+    expect(report.outcome).toBe('failed');
+    expect(report.reason).toMatch(/lost more members than raid5 survives|has failed/);
+    expect(pool.volumeState('v')).toBe('failed');
+    await expect(volume.read(0, 4096)).rejects.toThrow(/EIO.*has failed: more members are lost than its layout survives/);
+    // Nothing was left reserved.
+    expect(pool.state.jobs).toEqual([]);
+    const used = [...pool.state.chunks.values()].reduce((n, chunk) => n + chunk.slabs.length, 0);
+    const free = [...pool.members.values()].reduce((n, m) => n + pool.freeSlabs(m.uuid), 0);
+    expect(used + free).toBe(pool.members.size * 12);
+    // Chunk by chunk, what can still be read is the model, and what cannot is EIO.
+    for (const chunk of volume.chunks) {
+      for (let row = 0; row < chunk.rows; row++) {
+        const at = volume.chunks.indexOf(chunk) * chunk.capacity + row * chunk.rowBytes;
+        const got = await chunk.readRow(row, 0, chunk.rowBytes).catch((e: Error) => e);
+        if (got instanceof Error) expect(got.message).toMatch(/EIO/);
+        else expect(got.equals(model.subarray(at, at + chunk.rowBytes))).toBe(true);
+      }
+    }
+    await pool.close();
   });
 });

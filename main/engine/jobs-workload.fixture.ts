@@ -24,6 +24,8 @@ export function memorySources(count: number, slabs = 12, prefix = 'mem'): Member
 
 export async function newPool(sources: MemberSource[], spares: MemberSource[] = []): Promise<Pool> {
   const pool = await createPool({ name: 'tank', members: sources, spares, slabSize: SLAB, metadataBytes: METADATA });
+  // Tests start their jobs by hand; auto-repair.test.ts turns this back on.
+  await pool.setPolicy({ autoRepair: false });
   // Small steps, so that tests see checkpoints, pauses and several batches per slab.
   // The rate cap makes a job last long enough (~0.25 s per MiB moved) for a foreground workload to run beside it.
   pool.jobs.tuning = { checkpointMs: 0, checkpointBytes: 4 * STRIPE_UNIT, batchRows: 2, depth: 3, maxRate: 4 * 1024 * 1024 };

@@ -416,7 +416,7 @@ export class Pool extends EventEmitter<PoolEvents> {
       const chunk = this.chunkIo.get(chunkId);
       if (!chunk) continue;
       for (let row = firstRow; row < Math.min(firstRow + count, chunk.rows); row++) {
-        await this.rowLock.with(`${chunkId}:${row}`, () => chunk.resyncRow(row));
+        await this.rowLock.with(`${chunkId}:${row}`, () => resyncRow(chunk, row));
         rows++;
       }
       // A member absent now missed this reconcile: the region is stale on it.
@@ -747,6 +747,18 @@ export class Pool extends EventEmitter<PoolEvents> {
     await this.metadata.checkpoint(encodeCheckpoint(this.stateValue)).catch(() => {});
     await this.metadata.close();
   }
+}
+
+/**
+ * Reconciles one row, through a slab move's resync when the move holds the
+ * only copy of a lost column's data for it (slab-move.ts).
+ */
+function resyncRow(chunk: ChunkIo, row: number): Promise<number> {
+  for (const shadow of chunk.shadows ?? []) {
+    const done = shadow?.resync?.(row);
+    if (done) return done;
+  }
+  return chunk.resyncRow(row);
 }
 
 function* allSlabs(state: PoolState): Generator<{ member: string; slab: number }> {

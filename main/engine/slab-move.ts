@@ -130,6 +130,25 @@ export class SlabMove implements ColumnShadow {
     }
   }
 
+  /**
+   * ColumnShadow: reconcile after a crash. When the column's member is lost,
+   * the target holds the column's data for every row it covers (each change
+   * reached it), and it is the only copy: a write torn by the crash leaves
+   * the row's parity disagreeing with its data, and rebuilding the lost
+   * column from that parity would give wrong bytes. So the row is
+   * reconciled with the target standing in for the column (ChunkIo.resyncRow
+   * on a view of the chunk), which makes copies and parity agree with it.
+   */
+  resync(row: number): Promise<number> | undefined {
+    if (!this.covers(row) || this.chunk.columns[this.column]!.member.usable) return undefined;
+    if (!this.view) {
+      const slabs = this.chunk.columns.map((c, i) => (i === this.column ? { member: this.to.member.uuid, slab: this.to.slab } : { member: c.member.uuid, slab: c.slab }));
+      this.view = this.host.makeChunk({ id: this.chunk.id, spec: this.chunk.spec, slabs });
+    }
+    return this.view.resyncRow(row);
+  }
+  private view: ChunkIo | undefined;
+
   private breakWith(error: unknown): void {
     if (this.broken) return;
     this.broken = new Error(`the new place of chunk ${this.chunk.id} column ${this.column}, on member ${this.to.member.label}, failed: ${error instanceof Error ? error.message : String(error)}`);
