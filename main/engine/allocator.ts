@@ -79,6 +79,34 @@ export class SlabAllocator {
     return candidates.slice(0, width).map((m) => ({ member: m.uuid, slab: m.free.pop()! }));
   }
 
+  /** Takes the lowest free slab of one member, eligible or not (a spare, a planned move's target). */
+  allocateOn(uuid: string): SlabAddress {
+    const m = this.members.get(uuid);
+    if (!m || m.free.length === 0) throw new AllocationError(`member ${uuid} has no free slab`);
+    return { member: uuid, slab: m.free.pop()! };
+  }
+
+  /** Forgets a member that left the pool. */
+  removeMember(uuid: string): void {
+    this.members.delete(uuid);
+  }
+
+  isEligible(uuid: string): boolean {
+    return this.members.get(uuid)?.eligible ?? false;
+  }
+
+  /** Members the allocator knows, with their free slab counts (plans simulate on a clone). */
+  memberFree(): Array<{ uuid: string; free: number; slabCount: number; eligible: boolean }> {
+    return [...this.members.values()].map((m) => ({ uuid: m.uuid, free: m.free.length, slabCount: m.slabCount, eligible: m.eligible }));
+  }
+
+  /** An independent copy, for plans to try allocations on. */
+  clone(): SlabAllocator {
+    const copy = new SlabAllocator([]);
+    for (const m of this.members.values()) copy.members.set(m.uuid, { uuid: m.uuid, slabCount: m.slabCount, free: [...m.free], eligible: m.eligible });
+    return copy;
+  }
+
   /** Takes one specific slab (used when replaying the chunk map, or for planned moves). */
   take(address: SlabAddress): void {
     const m = this.members.get(address.member);

@@ -60,11 +60,75 @@ interface ColumnRead {
   readonly firstBlock: number;
 }
 
+/** A change to one column's blocks and checksums (chunk-io's writes and trims are made of these). */
+export type ColumnChange = (member: Member, slab: number, table: SlabTable) => Promise<void>;
+
+/**
+ * A slab move in progress on one column (slab-move.ts): rows it `covers`
+ * are already copied to the new place, so every change to them must reach
+ * it too. `change` applies one there; it never throws (a failure of the
+ * new place ends the move, not the write).
+ */
+export interface ColumnShadow {
+  covers(row: number): boolean;
+  change(row: number, change: ColumnChange): Promise<void>;
+  /** After a crash: reconciles the row itself when the new place stands in for a lost column (else undefined). */
+  resync?(row: number): Promise<number> | undefined;
+}
+
+/** Told of every write and trim of a row, after it is done and under the row's lock (job-migrate.ts mirrors them). */
+export interface RowObserver {
+  wrote(row: number, start: number, data: Buffer, fua: boolean): Promise<void>;
+  trimmed(row: number, start: number, length: number): Promise<void>;
+}
+
+/** A block found bad (checksum mismatch, unreadable, parity disagreeing) and what was done about it. */
+export interface BadBlock {
+  readonly chunk: number;
+  readonly row: number;
+  /** 4 KiB block inside the row's stripe unit. */
+  readonly block: number;
+  /** The member the bad copy is on. */
+  readonly member: string;
+  readonly problem: 'checksum' | 'unreadable' | 'parity';
+  /** Where the good data came from: `copy:<member uuid>` or `parity`; undefined when nothing valid was left (the block is lost). */
+  readonly from?: string;
+}
+
+export interface CopyResult {
+  /** Bytes written to the new place (unwritten blocks are not written). */
+  readonly bytesWritten: number;
+  /** Bad blocks found on the way (the copy carries good data for them). */
+  readonly bad: readonly BadBlock[];
+  /** Blocks no valid data was found for: they read as EIO on the new place, as they did before. */
+  readonly lost: number;
+}
+
+export interface ScrubResult {
+  readonly bytesRead: number;
+  readonly bad: readonly BadBlock[];
+  /** Blocks rewritten by the repair of the rows with bad blocks. */
+  readonly repaired: number;
+  /** Bytes that could not be checked (columns on members not online). */
+  readonly unchecked: number;
+}
+
+/**
+ * Table entry for a block whose data was lost in a move: the CRC32C of a
+ * zero block with its low bit flipped, so the zeroes written there never
+ * verify and reads fail with EIO instead of returning them.
+ */
+const LOST_BLOCK_ENTRY = encodeChecksum((crc32c(Buffer.alloc(CHECKSUM_BLOCK)) ^ 1) >>> 0);
+
 export class ChunkIo {
   readonly dataUnits: number;
   readonly rowBytes: number;
   readonly rows: number;
   readonly faultTolerance: number;
+  /** Slab moves in progress, by column (slab-move.ts). */
+  shadows: Array<ColumnShadow | undefined> | undefined;
+  /** Watches writes and trims (job-migrate.ts). */
+  rowObserver: RowObserver | undefined;
 
   constructor(
     readonly id: number,
@@ -468,6 +532,7 @@ export class ChunkIo {
     const map = this.ctx.layout.row(this.spec, row);
     if (map.p === undefined) await this.writeMirrored(map, row, start, data, fua);
     else await this.writeWithParity(map, row, start, data, fua);
+    if (this.rowObserver) await this.rowObserver.wrote(row, start, data, fua);
   }
 
   /**
@@ -660,12 +725,14 @@ export class ChunkIo {
    * take it: its member is not writable (the row is then stale on it), or the
    * change failed (the member is failed, and the row is stale on it).
    */
-  private async changeColumn(
-    column: number,
-    row: number,
-    change: (member: Member, slab: number, table: SlabTable) => Promise<void>,
-    errorKind?: 'write',
-  ): Promise<boolean> {
+  private changeColumn(column: number, row: number, change: ColumnChange, errorKind?: 'write'): Promise<boolean> {
+    const shadow = this.shadows?.[column];
+    if (shadow === undefined || !shadow.covers(row)) return this.changeOwnColumn(column, row, change, errorKind);
+    // A slab move has copied this row already: the new place takes the change too.
+    return Promise.all([this.changeOwnColumn(column, row, change, errorKind), shadow.change(row, change)]).then(([ok]) => ok);
+  }
+
+  private async changeOwnColumn(column: number, row: number, change: ColumnChange, errorKind?: 'write'): Promise<boolean> {
     const { member, slab } = this.columns[column]!;
     if (!member.writable) {
       await this.ctx.memberSkipped(member, this.id, row);
@@ -699,6 +766,11 @@ export class ChunkIo {
 
   /** Marks blocks unwritten on every copy (mirrors only; parity layouts write zeroes instead). */
   async trimRow(row: number, start: number, length: number): Promise<void> {
+    await this.trimRowColumns(row, start, length);
+    if (this.rowObserver) await this.rowObserver.trimmed(row, start, length);
+  }
+
+  private async trimRowColumns(row: number, start: number, length: number): Promise<void> {
     const map = this.ctx.layout.row(this.spec, row);
     if (map.p !== undefined) {
       await this.writeWithParity(map, row, start, Buffer.alloc(length), false);
@@ -898,6 +970,205 @@ export class ChunkIo {
     for (let b = 0; b < BLOCKS_PER_UNIT; b++) {
       table.set(firstBlock + b, unwritten[b] ? UNWRITTEN : encodeChecksum(crc32c(content.subarray(b * CHECKSUM_BLOCK, (b + 1) * CHECKSUM_BLOCK))));
     }
+  }
+
+  // ---------------------------------------------------------------- moving and scrubbing
+
+  /** The column now lives on `to` (slab-move.ts, once the move is committed). */
+  setColumn(column: number, to: ChunkColumn): void {
+    (this.columns as ChunkColumn[])[column] = to;
+  }
+
+  /**
+   * Copies rows [first, first + count) of column `column` onto `to`, a slab
+   * that is not (yet) part of the chunk, with their checksums: what the
+   * column holds where it verifies, else what its copies or parity say it
+   * should hold (checked against the column's own checksum when that is
+   * readable). Unwritten blocks stay unwritten (and are not written). A block
+   * nothing valid is left for is written as zeroes with a checksum that
+   * cannot match (LOST_BLOCK_ENTRY), so it reads as EIO there, as it did
+   * here. The caller holds the rows' locks. Throws when `to` fails.
+   */
+  async copyColumnRows(first: number, count: number, column: number, to: ChunkColumn): Promise<CopyResult> {
+    const firstBlock = first * BLOCKS_PER_UNIT;
+    const blocks = count * BLOCKS_PER_UNIT;
+    const target = await this.ctx.checksums.table(to.member, to.slab, this.id);
+    const content = Buffer.alloc(blocks * CHECKSUM_BLOCK);
+    const entries = new Uint32Array(blocks);
+    const need = new Array<boolean>(blocks).fill(true);
+    const bad: BadBlock[] = [];
+    const own = await this.readColumn(column, firstBlock, blocks);
+    const source = this.columns[column]!.member;
+    if (own) {
+      for (let i = 0; i < blocks; i++) {
+        if (!own.ok[i]) continue;
+        need[i] = false;
+        if (own.table.isUnwritten(firstBlock + i)) continue;
+        own.data.copy(content, i * CHECKSUM_BLOCK, i * CHECKSUM_BLOCK, (i + 1) * CHECKSUM_BLOCK);
+        entries[i] = own.table.entries[firstBlock + i]!;
+      }
+    }
+    let lost = 0;
+    const needed = need.indexOf(true);
+    if (needed >= 0) {
+      // Rebuild the rest from the other columns, read once over the rows that need it.
+      const lo = Math.floor(needed / BLOCKS_PER_UNIT);
+      const hi = Math.floor(need.lastIndexOf(true) / BLOCKS_PER_UNIT);
+      const spanFirst = (first + lo) * BLOCKS_PER_UNIT;
+      const reads = new Array<ColumnRead | undefined>(this.columns.length);
+      await Promise.all(
+        this.columns.map(async (_, c) => {
+          if (c !== column) reads[c] = await this.readColumn(c, spanFirst, (hi - lo + 1) * BLOCKS_PER_UNIT);
+        }),
+      );
+      for (let r = lo; r <= hi; r++) {
+        const row = first + r;
+        const map = this.ctx.layout.row(this.spec, row);
+        let otherBad = false;
+        for (let b = 0; b < BLOCKS_PER_UNIT; b++) {
+          const i = r * BLOCKS_PER_UNIT + b;
+          if (!need[i]) continue;
+          const at = (r - lo) * BLOCKS_PER_UNIT + b;
+          const found = this.columnBlockFromOthers(map, column, reads, at, spanFirst + at);
+          otherBad ||= found.otherBad;
+          const stored = own?.table.entries[firstBlock + i];
+          let block = found.block;
+          // The column's own table, when readable, says what the block must be.
+          if (block && own && stored !== undefined && stored !== UNWRITTEN && !found.unwritten && !checksumMatches(stored, crc32c(block))) block = undefined;
+          if (own && stored !== UNWRITTEN) {
+            bad.push({ chunk: this.id, row, block: b, member: source.uuid, problem: 'checksum', ...(block ? { from: found.from } : {}) });
+          }
+          if (!block) {
+            entries[i] = LOST_BLOCK_ENTRY;
+            lost++;
+            continue;
+          }
+          if (found.unwritten) continue;
+          block.copy(content, i * CHECKSUM_BLOCK);
+          entries[i] = encodeChecksum(crc32c(block));
+        }
+        if (otherBad) this.ctx.repairNeeded(this.id, row);
+      }
+    }
+    let lo = -1;
+    let hi = -1;
+    for (let i = 0; i < blocks; i++) {
+      if (entries[i] === UNWRITTEN) continue;
+      if (lo < 0) lo = i;
+      hi = i;
+    }
+    let bytesWritten = 0;
+    if (lo >= 0) {
+      const bytes = content.subarray(lo * CHECKSUM_BLOCK, (hi + 1) * CHECKSUM_BLOCK);
+      await to.member.device!.write(to.member.slabOffset(to.slab, (firstBlock + lo) * CHECKSUM_BLOCK), bytes);
+      to.member.bytesWritten += bytes.length;
+      bytesWritten = bytes.length;
+    }
+    for (let i = 0; i < blocks; i++) target.set(firstBlock + i, entries[i]!);
+    return { bytesWritten, bad, lost };
+  }
+
+  /**
+   * One block of `column`, from the row's other columns (read over the same
+   * span): a verified copy, or a parity rebuild. `unwritten` when every
+   * column it came from has the block unwritten (it reads as zeroes).
+   */
+  private columnBlockFromOthers(
+    map: RowMap,
+    column: number,
+    reads: ReadonlyArray<ColumnRead | undefined>,
+    at: number,
+    slabBlock: number,
+  ): { block?: Buffer; unwritten: boolean; from?: string; otherBad: boolean } {
+    const blockOf = (c: number | undefined): Buffer | null => {
+      if (c === undefined || c === column) return null;
+      const read = reads[c];
+      return read && read.ok[at] ? read.data.subarray(at * CHECKSUM_BLOCK, (at + 1) * CHECKSUM_BLOCK) : null;
+    };
+    const unwrittenAt = (c: number): boolean => reads[c]!.table.isUnwritten(slabBlock);
+    const rowColumns = [...map.data.flat(), ...(map.p !== undefined ? [map.p] : []), ...(map.q !== undefined ? [map.q] : [])];
+    const otherBad = rowColumns.some((c) => c !== column && reads[c] !== undefined && !reads[c]!.ok[at]);
+    const dataIndex = map.data.findIndex((copies) => copies.includes(column));
+    if (map.p === undefined) {
+      const source = map.data[dataIndex]!.find((c) => blockOf(c) !== null);
+      if (source === undefined) return { unwritten: false, otherBad };
+      return { block: blockOf(source)!, unwritten: unwrittenAt(source), from: `copy:${this.columns[source]!.member.uuid}`, otherBad };
+    }
+    const units = map.data.map((copies) => blockOf(copies[0]));
+    const rebuilt = rebuildRow(units, blockOf(map.p), map.q === undefined ? null : blockOf(map.q));
+    if (!rebuilt) return { unwritten: false, otherBad };
+    let block: Buffer;
+    if (dataIndex >= 0) block = rebuilt[dataIndex]!;
+    else {
+      const parity = computeRowParity(rebuilt, map.q !== undefined);
+      block = column === map.p ? parity.p : parity.q!;
+    }
+    const unwritten = block.every((x) => x === 0) && rowColumns.every((c) => c === column || reads[c] === undefined || unwrittenAt(c));
+    return { block, unwritten, from: 'parity', otherBad };
+  }
+
+  /**
+   * Reads rows [first, first + count) of every column, verifies every block
+   * against its checksum and, on parity layouts, parity against the data;
+   * rows with anything wrong are repaired (repairRow). The caller holds the
+   * rows' locks.
+   */
+  async scrubRows(first: number, count: number): Promise<ScrubResult> {
+    const firstBlock = first * BLOCKS_PER_UNIT;
+    const blocks = count * BLOCKS_PER_UNIT;
+    const reads = new Array<ColumnRead | undefined>(this.columns.length);
+    await Promise.all(
+      this.columns.map(async (_, c) => {
+        reads[c] = await this.readColumn(c, firstBlock, blocks);
+      }),
+    );
+    const bytesRead = reads.filter((r) => r !== undefined).length * blocks * CHECKSUM_BLOCK;
+    const unchecked = reads.filter((r) => r === undefined).length * blocks * CHECKSUM_BLOCK;
+    const bad: BadBlock[] = [];
+    const uuid = (c: number): string => this.columns[c]!.member.uuid;
+    let repaired = 0;
+    for (let r = 0; r < count; r++) {
+      const row = first + r;
+      const map = this.ctx.layout.row(this.spec, row);
+      const found = bad.length;
+      const ok = (c: number, at: number): boolean => reads[c] === undefined || reads[c]!.ok[at]!;
+      if (map.p === undefined) {
+        for (let b = 0; b < BLOCKS_PER_UNIT; b++) {
+          const at = r * BLOCKS_PER_UNIT + b;
+          for (const copies of map.data) {
+            const good = copies.find((c) => reads[c] !== undefined && reads[c]!.ok[at]);
+            for (const c of copies) {
+              if (!ok(c, at)) bad.push({ chunk: this.id, row, block: b, member: uuid(c), problem: 'checksum', ...(good !== undefined ? { from: `copy:${uuid(good)}` } : {}) });
+            }
+          }
+        }
+      } else {
+        const parityColumns = [map.p, ...(map.q !== undefined ? [map.q] : [])];
+        const rowColumns = [...map.data.map((c) => c[0]!), ...parityColumns];
+        const complete = rowColumns.every((c) => reads[c] !== undefined);
+        let check: { p: Buffer; q?: Buffer } | undefined;
+        if (complete) {
+          const unit = (c: number): Buffer => reads[c]!.data.subarray(r * STRIPE_UNIT, (r + 1) * STRIPE_UNIT);
+          check = computeRowParity(
+            map.data.map((copies) => unit(copies[0]!)),
+            map.q !== undefined,
+          );
+        }
+        for (let b = 0; b < BLOCKS_PER_UNIT; b++) {
+          const at = r * BLOCKS_PER_UNIT + b;
+          const wrong = rowColumns.filter((c) => !ok(c, at));
+          const recoverable = wrong.length <= parityColumns.length && rowColumns.length - wrong.length >= map.data.length;
+          for (const c of wrong) bad.push({ chunk: this.id, row, block: b, member: uuid(c), problem: 'checksum', ...(recoverable ? { from: 'parity' } : {}) });
+          if (wrong.length > 0 || !check) continue;
+          const span = (x: Buffer): Buffer => x.subarray(b * CHECKSUM_BLOCK, (b + 1) * CHECKSUM_BLOCK);
+          const stored = (c: number): Buffer => reads[c]!.data.subarray(at * CHECKSUM_BLOCK, (at + 1) * CHECKSUM_BLOCK);
+          if (!span(check.p).equals(stored(map.p))) bad.push({ chunk: this.id, row, block: b, member: uuid(map.p), problem: 'parity', from: 'parity' });
+          if (map.q !== undefined && !span(check.q!).equals(stored(map.q))) bad.push({ chunk: this.id, row, block: b, member: uuid(map.q), problem: 'parity', from: 'parity' });
+        }
+      }
+      if (bad.length > found) repaired += await this.repairRow(row);
+    }
+    return { bytesRead, bad, repaired, unchecked };
   }
 
   // ---------------------------------------------------------------- helpers

@@ -69,7 +69,12 @@
  *   log_record_phys        log ring                       this file
  *   pool checkpoint state  inside a checkpoint_phys       pool-state.ts ("SPCK", v1: JSON head
  *                                                         + binary chunk map, little-endian)
- *   pool log record        inside a log_record_phys       pool-state.ts (PoolRecord, JSON)
+ *   pool log record        inside a log_record_phys       pool-state.ts (PoolRecord, JSON; jobs
+ *                                                         add job-start, job-update, job-end,
+ *                                                         chunk-move and volume-rechunk records)
+ *   job checkpoint         in the pool state (JSON head)  pool-state.ts (JobInfo: the slab move
+ *                                                         under way and its copied rows, a
+ *                                                         migrate's new chunks, a cursor)
  *   write-intent record    intent area, two slots         write-intent.ts ("SPNDLWIL", v1)
  *   slab                   slabs                          slab-geometry.ts (data blocks, then
  *                                                         one u32 CRC32C per 4 KiB block,

@@ -42,6 +42,12 @@ function adapt(store: MetadataStore): PoolMetadata {
       const status = store.members().find((m) => m.uuid === uuid)!;
       return layoutOf(uuid, status.geometry);
     },
+    addMember: async (uuid, device, options) => {
+      await store.addMembers([{ uuid, device }], { force: options.force, metadataBytes: options.metadataBytes });
+      const status = store.members().find((m) => m.uuid === uuid)!;
+      return layoutOf(uuid, status.geometry);
+    },
+    removeMember: (uuid) => store.removeMember(uuid),
     close: () => store.close(),
   };
 }
@@ -100,8 +106,13 @@ export interface ImportReport {
   readonly unrecognized: ReadonlyArray<{ uri: string; reason: string }>;
 }
 
+export interface ImportPoolOptions {
+  /** Start the jobs found in the log again (default true); false leaves them queued until pool.jobs.resumeAll(). */
+  readonly resumeJobs?: boolean;
+}
+
 /** Imports the pool on `sources` (any subset of its members). */
-export async function importPool(sources: readonly MemberSource[]): Promise<ImportReport> {
+export async function importPool(sources: readonly MemberSource[], options: ImportPoolOptions = {}): Promise<ImportReport> {
   const devices: BlockDevice[] = sources.map((s) => s.device);
   const result = await MetadataStore.import(devices).catch(translate);
   let state = decodeCheckpoint(result.state);
@@ -117,6 +128,8 @@ export async function importPool(sources: readonly MemberSource[]): Promise<Impo
   for (const m of missing) layouts.push({ uuid: m.uuid, dataOffset: 0, slabCount: m.slabCount, intentOffset: 0, intentBytes: 0 });
   const pool = new Pool(state, adapt(result.store), layouts, byUuid);
   await pool.reconcile();
+  // Jobs the log names go on from their last checkpoint (paused ones stay paused).
+  if (options.resumeJobs !== false) pool.jobs.resumeAll();
   return {
     pool,
     missing: missing.map((m) => ({ uuid: m.uuid, uri: m.uri })),

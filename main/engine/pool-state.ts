@@ -1,6 +1,8 @@
 /**
  * The pool's metadata as plain data: members, volumes, the chunk map, stale
- * regions, policy. The metadata store (metadata-store.ts) persists it as a
+ * regions, policy, and the jobs under way with their checkpoints
+ * (job-runner.ts; a job's reserved slabs are in its record, so import never
+ * hands them out). The metadata store (metadata-store.ts) persists it as a
  * checkpoint (encodeCheckpoint) plus log records (PoolRecord) applied in
  * order by applyRecord; import = decode the checkpoint, apply the records.
  * Chunks decoded from a checkpoint read their slabs from its bytes when
@@ -52,8 +54,53 @@ export interface VolumeInfo {
 }
 
 export interface PoolPolicy {
-  /** Start repair by itself when a member fails and there is a spare or room. */
+  /** Start repair by itself when a member fails and there is a spare or room (spare first, then relocate, then split). */
   readonly autoRepair: boolean;
+  /**
+   * The governor's budget: job I/O is slowed so that foreground p99 latency
+   * stays within this factor of the idle p99 (job-governor.ts). Default 2.
+   */
+  readonly latencyBudget?: number;
+}
+
+export type JobKindName = 'rebuild' | 'relocate' | 'split' | 'evacuate' | 'rebalance' | 'migrate' | 'scrub';
+
+/** A slab being moved: chunk `chunk`'s column `column` is copied onto `to`, rows [0, rows) durably so. */
+export interface SlabMoveInfo {
+  readonly chunk: number;
+  readonly column: number;
+  readonly to: { readonly member: string; readonly slab: number };
+  readonly rows: number;
+}
+
+/**
+ * A job as the metadata log keeps it (job-runner.ts): enough to resume after
+ * a crash from its last checkpoint. Slabs named by `move` and `newChunks`
+ * are reserved: the allocator never hands them out while the job lives.
+ */
+export interface JobInfo {
+  readonly id: string;
+  readonly kind: JobKindName;
+  /** The request, as given (member UUIDs resolved). */
+  readonly params: Readonly<Record<string, unknown>>;
+  /** Milliseconds since 1970. */
+  readonly created: number;
+  readonly paused: boolean;
+  /** The slab move in progress, if any. */
+  readonly move?: SlabMoveInfo;
+  /** Chunks being built and not yet part of a volume (migrate). */
+  readonly newChunks?: readonly ChunkInfo[];
+  /** Kind-specific position (JSON): where to go on from. */
+  readonly cursor?: unknown;
+  /** Bytes done and counters so far, so progress survives a restart. */
+  readonly done: JobTally;
+}
+
+export interface JobTally {
+  readonly bytes: number;
+  readonly slabsMoved: number;
+  readonly blocksRepaired: number;
+  readonly blocksLost: number;
 }
 
 export interface PoolState {
@@ -67,6 +114,8 @@ export interface PoolState {
   /** Per member uuid: rows (as "chunkId:row") written while it was not online. */
   readonly stale: ReadonlyMap<string, ReadonlySet<string>>;
   readonly policy: PoolPolicy;
+  /** Jobs started and not finished (job-runner.ts). */
+  readonly jobs: readonly JobInfo[];
 }
 
 export type PoolRecord =
@@ -78,11 +127,39 @@ export type PoolRecord =
   | { readonly t: 'volume-delete'; readonly name: string }
   | { readonly t: 'stale-add'; readonly uuid: string; readonly rows: readonly string[] }
   | { readonly t: 'stale-clear'; readonly uuid: string; readonly rows?: readonly string[] }
-  | { readonly t: 'chunk-move'; readonly chunk: number; readonly column: number; readonly to: { readonly member: string; readonly slab: number } }
-  | { readonly t: 'policy'; readonly policy: PoolPolicy };
+  /** A slab move is complete: the column now lives on `to`; `job` (when given) no longer has a move in progress. */
+  | { readonly t: 'chunk-move'; readonly chunk: number; readonly column: number; readonly to: { readonly member: string; readonly slab: number }; readonly job?: string }
+  | { readonly t: 'policy'; readonly policy: PoolPolicy }
+  | { readonly t: 'job-start'; readonly job: JobInfo }
+  /** Fields given replace the job's; `move: null` / `newChunks: null` clear them. */
+  | {
+      readonly t: 'job-update';
+      readonly id: string;
+      readonly paused?: boolean;
+      readonly move?: SlabMoveInfo | null;
+      readonly newChunks?: readonly ChunkInfo[] | null;
+      readonly cursor?: unknown;
+      readonly done?: JobTally;
+    }
+  | { readonly t: 'job-end'; readonly id: string }
+  /**
+   * Migrate: chunks [first, first + count) of the volume's list are replaced
+   * by `chunks` (which the job built, and which leave its newChunks); `spec`,
+   * when given, becomes the volume's layout.
+   */
+  | {
+      readonly t: 'volume-rechunk';
+      readonly name: string;
+      readonly first: number;
+      readonly count: number;
+      readonly chunks: readonly number[];
+      readonly job: string;
+      readonly spec?: LayoutSpec;
+      readonly cursor?: unknown;
+    };
 
 export function emptyPoolState(name: string, uuid: string, slabSize: number, members: readonly MemberInfo[]): PoolState {
-  return { name, uuid, slabSize, members, volumes: [], chunks: new Map(), nextChunkId: 1, stale: new Map(), policy: { autoRepair: true } };
+  return { name, uuid, slabSize, members, volumes: [], chunks: new Map(), nextChunkId: 1, stale: new Map(), policy: { autoRepair: true }, jobs: [] };
 }
 
 /** Applies one record; returns the new state (the old one is not changed). */
@@ -140,14 +217,83 @@ export function applyRecord(state: PoolState, record: PoolRecord): PoolState {
     case 'chunk-move': {
       const chunk = state.chunks.get(record.chunk);
       if (!chunk) return state;
-      const slabs = chunk.slabs.map((s, i) => (i === record.column ? record.to : s));
+      const before = chunk.slabs;
+      const from = before[record.column]?.member;
+      const slabs = before.map((s, i) => (i === record.column ? record.to : s));
       const chunks = new Map(state.chunks);
       chunks.set(chunk.id, { ...chunk, slabs });
-      return { ...state, chunks };
+      // Regions of this chunk stale on the member it left mean nothing now.
+      let stale = state.stale;
+      const rows = from === undefined ? undefined : stale.get(from);
+      if (rows && !slabs.some((s) => s.member === from)) {
+        const kept = new Set([...rows].filter((r) => !r.startsWith(`${chunk.id}:`)));
+        if (kept.size !== rows.size) {
+          const changed = new Map(stale);
+          if (kept.size === 0) changed.delete(from!);
+          else changed.set(from!, kept);
+          stale = changed;
+        }
+      }
+      const jobs = record.job === undefined ? state.jobs : state.jobs.map((j) => (j.id === record.job ? withoutKey(j, 'move') : j));
+      return { ...state, chunks, stale, jobs };
     }
     case 'policy':
       return { ...state, policy: record.policy };
+    case 'job-start':
+      return { ...state, jobs: [...state.jobs, record.job], nextChunkId: nextIdAfter(state.nextChunkId, record.job.newChunks ?? []) };
+    case 'job-update': {
+      let next = state.nextChunkId;
+      const jobs = state.jobs.map((j) => {
+        if (j.id !== record.id) return j;
+        let updated: JobInfo = { ...j };
+        if (record.paused !== undefined) updated = { ...updated, paused: record.paused };
+        if (record.move === null) updated = withoutKey(updated, 'move');
+        else if (record.move !== undefined) updated = { ...updated, move: record.move };
+        if (record.newChunks === null) updated = withoutKey(updated, 'newChunks');
+        else if (record.newChunks !== undefined) {
+          updated = { ...updated, newChunks: record.newChunks };
+          next = nextIdAfter(next, record.newChunks);
+        }
+        if (record.cursor !== undefined) updated = { ...updated, cursor: record.cursor };
+        if (record.done !== undefined) updated = { ...updated, done: record.done };
+        return updated;
+      });
+      return { ...state, jobs, nextChunkId: next };
+    }
+    case 'job-end':
+      return { ...state, jobs: state.jobs.filter((j) => j.id !== record.id) };
+    case 'volume-rechunk': {
+      const volume = state.volumes.find((v) => v.name === record.name);
+      const job = state.jobs.find((j) => j.id === record.job);
+      if (!volume || !job) return state;
+      const built = new Map((job.newChunks ?? []).map((c) => [c.id, c]));
+      const chunks = new Map(state.chunks);
+      for (const id of volume.chunks.slice(record.first, record.first + record.count)) chunks.delete(id);
+      for (const id of record.chunks) {
+        const c = built.get(id);
+        if (c) chunks.set(id, c);
+      }
+      const ids = [...volume.chunks];
+      ids.splice(record.first, record.count, ...record.chunks);
+      return {
+        ...state,
+        chunks,
+        volumes: state.volumes.map((v) => (v === volume ? { ...v, chunks: ids, ...(record.spec ? { spec: record.spec } : {}) } : v)),
+        jobs: state.jobs.map((j) => {
+          if (j !== job) return j;
+          const rest = (j.newChunks ?? []).filter((c) => !record.chunks.includes(c.id));
+          const updated = rest.length > 0 ? { ...j, newChunks: rest } : withoutKey(j, 'newChunks');
+          return record.cursor !== undefined ? { ...updated, cursor: record.cursor } : updated;
+        }),
+      };
+    }
   }
+}
+
+function withoutKey<T extends object, K extends keyof T>(value: T, key: K): T {
+  const copy = { ...value };
+  delete copy[key];
+  return copy;
 }
 
 /** No spread into Math.max: a record may carry a hundred thousand chunks. */
@@ -179,6 +325,7 @@ export function encodeCheckpoint(state: PoolState): Buffer {
       nextChunkId: state.nextChunkId,
       stale: [...state.stale].map(([uuid, rows]) => [uuid, [...rows]]),
       policy: state.policy,
+      jobs: state.jobs.map((j) => (j.newChunks ? { ...j, newChunks: j.newChunks.map((c) => ({ id: c.id, spec: c.spec, slabs: c.slabs })) } : j)),
     }),
     'utf8',
   );
@@ -231,7 +378,12 @@ export function decodeCheckpoint(bytes: Buffer): PoolState {
   const version = bytes.readUInt32LE(4);
   if (version > CHECKPOINT_VERSION) throw new Error(`pool checkpoint version ${version} is newer than this Spindle (${CHECKPOINT_VERSION})`);
   const jsonBytes = bytes.readUInt32LE(8);
-  const head = JSON.parse(bytes.toString('utf8', 12, 12 + jsonBytes)) as Omit<PoolState, 'chunks' | 'stale'> & { stale: Array<[string, string[]]> };
+  const parsed = JSON.parse(bytes.toString('utf8', 12, 12 + jsonBytes)) as Omit<PoolState, 'chunks' | 'stale' | 'jobs'> & {
+    stale: Array<[string, string[]]>;
+    jobs?: JobInfo[];
+  };
+  // Checkpoints written before jobs existed have none.
+  const head = { ...parsed, jobs: parsed.jobs ?? [] };
   let o = 12 + jsonBytes;
   const count = bytes.readUInt32LE(o);
   o += 4;

@@ -17,6 +17,7 @@
  * by the repair loop. A volume with a failed member is degraded; one with a
  * chunk missing more than its layout survives is failed and returns EIO.
  */
+import { randomUUID } from 'node:crypto';
 import { EventEmitter } from 'node:events';
 import type { BlockDevice } from '../nbd/block-device.js';
 import { AllocationError, SlabAllocator } from './allocator.js';
@@ -24,8 +25,19 @@ import { ChunkIo, type ChunkContext } from './chunk-io.js';
 import { KeyLock } from './key-lock.js';
 import { STRIPE_UNIT, type Layout, type LayoutName, type LayoutSpec } from './layout.js';
 import { layouts } from './layouts.js';
+import { JobRunner } from './job-runner.js';
+import type { JobHost } from './job-types.js';
 import { Member } from './member.js';
-import { applyRecord, encodeCheckpoint, encodeRecord, type ChunkInfo, type PoolRecord, type PoolState } from './pool-state.js';
+import {
+  applyRecord,
+  encodeCheckpoint,
+  encodeRecord,
+  type ChunkInfo,
+  type MemberRole,
+  type PoolPolicy,
+  type PoolRecord,
+  type PoolState,
+} from './pool-state.js';
 import { ChecksumCache } from './slab-checksums.js';
 import { slabGeometry, type SlabGeometry } from './slab-geometry.js';
 import { Volume, type VolumeState } from './volume.js';
@@ -48,6 +60,7 @@ export class PoolError extends Error {
       | 'TOO_FEW_MEMBERS'
       | 'DUPLICATE_MEMBER'
       | 'BAD_SIZE'
+      | 'BUSY'
       | 'FAILED',
     message: string,
   ) {
@@ -65,7 +78,20 @@ export interface PoolMetadata {
   memberFailed(uuid: string): void;
   /** Checks that `device` is this member, brings its metadata up to date, and says where its areas are. */
   memberOnline(uuid: string, device: BlockDevice): Promise<MemberLayoutInfo>;
+  /** Labels a new member of the pool and says where its areas are. */
+  addMember(uuid: string, device: BlockDevice, options: AddMemberOptions): Promise<MemberLayoutInfo>;
+  /** Forgets a member (wiping its labels when it is reachable). */
+  removeMember(uuid: string): Promise<void>;
   close(): Promise<void>;
+}
+
+export interface AddMemberOptions {
+  /** A spare takes no data until a rebuild puts some on it (job-rebuild.ts). Default data. */
+  readonly role?: MemberRole;
+  /** Metadata reservation (tests use small members); default scales with member size. */
+  readonly metadataBytes?: number;
+  /** Take a device labelled for another pool (its data is lost). */
+  readonly force?: boolean;
 }
 
 export interface MemberSource {
@@ -87,6 +113,9 @@ export interface PoolEvents {
   /** A member's read, write or checksum error counter went up. */
   'member-errors': [member: Member, kind: 'read' | 'write' | 'checksum'];
   'volume-state': [name: string, state: VolumeState];
+  /** A member was added (addMember) or left the pool (a job took it out). */
+  'member-added': [member: Member];
+  'member-removed': [uuid: string, label: string];
   log: [level: 'info' | 'warn' | 'error', message: string];
 }
 
@@ -117,6 +146,14 @@ export class Pool extends EventEmitter<PoolEvents> {
   private closed = false;
   readonly intent: WriteIntentLog;
   private readonly intentAreas = new Map<string, { offset: number; bytes: number }>();
+  /** Repair and reconfiguration jobs (job-runner.ts has the API). */
+  readonly jobs: JobRunner;
+  /** Write-intent regions the last reconcile settled (a resumed slab move copies them again). */
+  private readonly reconciled = new Set<string>();
+  /** Each volume's chunk list, as its Volume object reads it (a migrate changes it in place). */
+  private readonly volumeChunks = new Map<string, ChunkIo[]>();
+  /** The row locks as volumes see them: timed while a job runs, for the governor. */
+  private readonly foregroundLock: Pick<KeyLock<string>, 'with'>;
 
   constructor(
     state: PoolState,
@@ -151,7 +188,17 @@ export class Pool extends EventEmitter<PoolEvents> {
       },
     );
     for (const chunk of state.chunks.values()) this.chunkIo.set(chunk.id, this.makeChunk(chunk));
+    this.foregroundLock = {
+      with: (key, fn) => {
+        const governor = this.jobs.governor;
+        if (!governor.sampling) return this.rowLock.with(key, fn);
+        const start = performance.now();
+        return this.rowLock.with(key, fn).finally(() => governor.sample(performance.now() - start));
+      },
+    };
     for (const volume of state.volumes) this.openVolume(volume.name);
+    // Jobs found in the log re-attach to the chunks they were moving before any I/O can happen.
+    this.jobs = new JobRunner(this.jobHost());
   }
 
   // ---------------------------------------------------------------- queries
@@ -241,9 +288,11 @@ export class Pool extends EventEmitter<PoolEvents> {
     return this.change(async () => {
       const info = this.stateValue.volumes.find((v) => v.name === name);
       if (!info) throw new PoolError('NOT_FOUND', `pool ${this.name} has no volume "${name}"`);
+      this.assertFree({ volume: name });
       const chunks = info.chunks.map((id) => this.stateValue.chunks.get(id)!);
       await this.commit({ t: 'volume-delete', name });
       this.volumes.delete(name);
+      this.volumeChunks.delete(name);
       for (const c of chunks) {
         this.chunkIo.delete(c.id);
         for (const s of c.slabs) this.checksums.forget(this.members.get(s.member)!, s.slab);
@@ -259,6 +308,7 @@ export class Pool extends EventEmitter<PoolEvents> {
       if (!Number.isSafeInteger(size) || size % 512 !== 0 || size <= info.size) {
         throw new PoolError('BAD_SIZE', `volume ${name} can only grow: ${size} is not a multiple of 512 larger than its ${info.size} bytes`);
       }
+      this.assertFree({ volume: name });
       const have = info.chunks.reduce((sum, id) => sum + this.chunkIo.get(id)!.capacity, 0);
       const chunks = size > have ? this.allocateChunks(info.spec, size - have, name) : [];
       await this.commit({ t: 'volume-grow', name, size, chunks });
@@ -293,8 +343,9 @@ export class Pool extends EventEmitter<PoolEvents> {
   private openVolume(name: string): Volume {
     const info = this.stateValue.volumes.find((v) => v.name === name)!;
     const chunks = info.chunks.map((id) => this.chunkIo.get(id)!);
+    this.volumeChunks.set(name, chunks);
     const volume = new Volume(name, info.size, info.spec, chunks, {
-      rowLock: this.rowLock,
+      rowLock: this.foregroundLock,
       flush: () => this.flush(),
       beginWrite: (chunk, row) => this.intent.begin(chunk.id, row),
       state: () => this.volumeState(name),
@@ -360,11 +411,12 @@ export class Pool extends EventEmitter<PoolEvents> {
     const { regions, sequence } = await WriteIntentLog.read(this.stateValue.uuid, this.intentTargets());
     let rows = 0;
     for (const region of regions) {
+      this.reconciled.add(region);
       const { chunkId, firstRow, rows: count } = rowsOfRegion(region);
       const chunk = this.chunkIo.get(chunkId);
       if (!chunk) continue;
       for (let row = firstRow; row < Math.min(firstRow + count, chunk.rows); row++) {
-        await this.rowLock.with(`${chunkId}:${row}`, () => chunk.resyncRow(row));
+        await this.rowLock.with(`${chunkId}:${row}`, () => resyncRow(chunk, row));
         rows++;
       }
       // A member absent now missed this reconcile: the region is stale on it.
@@ -456,6 +508,7 @@ export class Pool extends EventEmitter<PoolEvents> {
     const member = this.members.get(uuid);
     if (!member) throw new PoolError('NOT_FOUND', `pool ${this.name} has no member ${uuid}`);
     if (member.state === 'online' || member.state === 'resyncing') throw new PoolError('FAILED', `member ${member.label} is already ${member.state}`);
+    this.assertFree({ member: uuid });
     const where = await this.metadata.memberOnline(uuid, device);
     // A member missing at import had no known offsets until now.
     member.dataOffset = where.dataOffset;
@@ -526,6 +579,127 @@ export class Pool extends EventEmitter<PoolEvents> {
     while (this.repairRunning) await this.repairRunning;
   }
 
+  // ---------------------------------------------------------------- members and policy
+
+  /**
+   * Adds a member (a data member, or a spare that rebuilds use). Its labels
+   * are written first, then the record: a crash in between leaves a labelled
+   * disk the pool does not list, which import ignores.
+   */
+  async addMember(source: MemberSource, options: AddMemberOptions = {}): Promise<Member> {
+    return this.change(async () => {
+      const role = options.role ?? 'data';
+      if (role !== 'data' && role !== 'spare') throw new PoolError('BAD_LAYOUT', `unknown member role "${String(role)}": expected data or spare`);
+      for (const m of this.members.values()) {
+        if (m.label === source.uri) throw new PoolError('DUPLICATE_MEMBER', `${source.uri} is already a member of pool ${this.name}`);
+      }
+      const uuid = randomUUID();
+      let where: MemberLayoutInfo;
+      try {
+        where = await this.metadata.addMember(uuid, source.device, options);
+      } catch (error) {
+        const code = (error as { code?: string }).code;
+        throw new PoolError(code === 'DUPLICATE_DEVICE' || code === 'DUPLICATE_MEMBER' ? 'DUPLICATE_MEMBER' : 'FAILED', `cannot add ${source.uri} to pool ${this.name}: ${describe(error)}`);
+      }
+      await this.commit({ t: 'member-add', member: { uuid, uri: source.uri, slabCount: where.slabCount, role, state: 'online' } });
+      const member = new Member(uuid, source.device, where.dataOffset, this.stateValue.slabSize, where.slabCount, source.uri);
+      this.members.set(uuid, member);
+      this.intentAreas.set(uuid, { offset: where.intentOffset, bytes: where.intentBytes });
+      this.allocator.addMember(uuid, where.slabCount);
+      this.allocator.setEligible(uuid, this.isEligible(member));
+      this.emit('member-added', member);
+      this.emit('log', 'info', `member ${source.uri} added to pool ${this.name} as ${role === 'spare' ? 'a spare' : 'a data member'} (${where.slabCount} slabs)`);
+      return member;
+    });
+  }
+
+  /** Changes the pool's policy (automatic repair, the governor's latency budget). */
+  async setPolicy(policy: Partial<PoolPolicy>): Promise<PoolPolicy> {
+    const budget = policy.latencyBudget;
+    if (budget !== undefined && (!Number.isFinite(budget) || budget < 1.1 || budget > 100)) {
+      throw new PoolError('BAD_SIZE', `invalid latency budget ${budget}: it is a factor of the idle p99 latency between 1.1 and 100`);
+    }
+    return this.change(async () => {
+      const next = { ...this.stateValue.policy, ...policy };
+      await this.commit({ t: 'policy', policy: next });
+      return next;
+    });
+  }
+
+  private assertFree(what: { volume?: string; member?: string }): void {
+    const reason = this.jobs.busyReason(what);
+    if (reason) throw new PoolError('BUSY', reason);
+  }
+
+  /** Free slabs of a member (for plans and views). */
+  freeSlabs(uuid: string): number {
+    return this.allocator.freeSlabs(uuid);
+  }
+
+  private jobHost(): JobHost {
+    return {
+      pool: this,
+      rowLock: this.rowLock,
+      allocator: this.allocator,
+      intent: this.intent,
+      reconciledRegions: this.reconciled,
+      commit: (record) => this.change(() => this.commit(record)),
+      commitWith: (build) => this.change(() => this.commit(build(this.stateValue))),
+      flush: () => this.flush(),
+      markFailed: (member, reason) => this.markFailed(member, reason),
+      makeChunk: (info) => this.makeChunk(info),
+      volumeChunks: (name) => {
+        const chunks = this.volumeChunks.get(name);
+        if (!chunks) throw new PoolError('NOT_FOUND', `pool ${this.name} has no volume "${name}"`);
+        return chunks;
+      },
+      replaceChunks: (name, first, count, chunks, spec) => {
+        const list = this.volumeChunks.get(name)!;
+        const old = list.splice(first, count, ...chunks);
+        for (const c of chunks) this.chunkIo.set(c.id, c);
+        for (const c of old) this.chunkIo.delete(c.id);
+        if (spec) this.volume(name).spec = spec;
+        return old;
+      },
+      releaseSlabs: (slabs) => {
+        for (const { member, slab } of slabs) {
+          this.checksums.forget(member, slab);
+          if (this.members.get(member.uuid) === member) this.allocator.release([{ member: member.uuid, slab }]);
+        }
+      },
+      setRole: (uuid, role) =>
+        this.change(async () => {
+          await this.commit({ t: 'member-role', uuid, role });
+          const member = this.members.get(uuid);
+          if (member) this.allocator.setEligible(uuid, this.isEligible(member));
+        }),
+      removeMember: (uuid) =>
+        this.change(async () => {
+          const member = this.members.get(uuid);
+          if (!member) return;
+          for (const chunk of this.stateValue.chunks.values()) {
+            if (chunk.slabs.some((s) => s.member === uuid)) throw new PoolError('BUSY', `member ${member.label} still holds slabs of chunk ${chunk.id}`);
+          }
+          await this.commit({ t: 'member-state', uuid, state: 'removed', reason: 'removed by a job' });
+          if (this.stateValue.stale.has(uuid)) await this.commit({ t: 'stale-clear', uuid });
+          this.members.delete(uuid);
+          this.intentAreas.delete(uuid);
+          this.allocator.removeMember(uuid);
+          this.checksums.forget(member);
+          await this.metadata.removeMember(uuid).catch((error: unknown) => {
+            this.emit('log', 'warn', `member ${member.label} left pool ${this.name}, but its labels could not be wiped: ${describe(error)}`);
+          });
+          this.emit('member-removed', uuid, member.label);
+          this.emit('log', 'info', `member ${member.label} left pool ${this.name}`);
+        }),
+      chunkHealth: (chunk) => this.chunkHealth(chunk),
+      volumeStatesChanged: () => {
+        for (const name of this.volumes.keys()) this.emit('volume-state', name, this.volumeState(name));
+      },
+      log: (level, message) => this.emit('log', level, message),
+    };
+  }
+
   // ---------------------------------------------------------------- state changes
 
   /** Runs state changes one at a time, in call order. */
@@ -563,6 +737,8 @@ export class Pool extends EventEmitter<PoolEvents> {
 
   async close(): Promise<void> {
     if (this.closed) return;
+    // Jobs stop at their next step and stay in the log: the next import resumes them.
+    await this.jobs.stop();
     await this.repairsDone();
     await this.flush();
     // Everything is durable: a clean stop leaves nothing to reconcile.
@@ -573,8 +749,25 @@ export class Pool extends EventEmitter<PoolEvents> {
   }
 }
 
+/**
+ * Reconciles one row, through a slab move's resync when the move holds the
+ * only copy of a lost column's data for it (slab-move.ts).
+ */
+function resyncRow(chunk: ChunkIo, row: number): Promise<number> {
+  for (const shadow of chunk.shadows ?? []) {
+    const done = shadow?.resync?.(row);
+    if (done) return done;
+  }
+  return chunk.resyncRow(row);
+}
+
 function* allSlabs(state: PoolState): Generator<{ member: string; slab: number }> {
   for (const chunk of state.chunks.values()) yield* chunk.slabs;
+  // Slabs jobs have reserved: a move's target, a migrate's new chunks.
+  for (const job of state.jobs) {
+    if (job.move) yield job.move.to;
+    for (const chunk of job.newChunks ?? []) yield* chunk.slabs;
+  }
 }
 
 export function describe(error: unknown): string {

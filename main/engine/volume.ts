@@ -23,7 +23,8 @@ const ZERO_STEP = 1024 * 1024;
 export type VolumeState = 'online' | 'degraded' | 'failed';
 
 export interface VolumeContext {
-  readonly rowLock: KeyLock<string>;
+  /** The pool's row locks (possibly timed: the job governor watches foreground latency through them). */
+  readonly rowLock: Pick<KeyLock<string>, 'with'>;
   /** Makes every earlier write durable on every usable member (checksums, then devices). */
   flush(): Promise<void>;
   /** Called before a row is written, so the write-intent log covers it; returns what to call when the write is done. */
@@ -59,7 +60,9 @@ export class Volume implements BlockDevice {
   constructor(
     readonly name: string,
     readonly size: number,
-    readonly spec: LayoutSpec,
+    /** Changes when a migrate job finishes (job-migrate.ts). */
+    public spec: LayoutSpec,
+    /** The pool may change this list in place (a migrate job replaces chunks): never cache it across an await. */
     readonly chunks: readonly ChunkIo[],
     private readonly ctx: VolumeContext,
   ) {

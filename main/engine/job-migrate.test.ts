@@ -1,0 +1,88 @@
+/**
+ * migrate: a volume changes layout while reads and writes go on, group by
+ * group, with redundancy of the new layout at the end; a cancelled migrate
+ * leaves a volume of both layouts that reads and writes correctly and that
+ * a second migrate finishes; and its refusals.
+ */
+import { describe, expect, it } from 'vitest';
+import type { LayoutName } from './layout.js';
+import { deviceMap, expectFullRedundancy, fill, memorySources, newPool, workload } from './jobs-workload.fixture.js';
+import { importPool } from './pool-open.js';
+
+const sleep = (ms: number): Promise<void> => new Promise((resolve) => setTimeout(resolve, ms));
+
+describe('migrate', () => {
+  for (const c of [
+    { from: 'raid1' as LayoutName, to: 'raid5' as LayoutName, members: 4, width: 3, size: 3 },
+    { from: 'raid0' as LayoutName, to: 'raid1' as LayoutName, members: 3, size: 3 },
+    { from: 'raid5' as LayoutName, to: 'raid6' as LayoutName, members: 5, width: 5, size: 3 },
+    { from: 'raid6' as LayoutName, to: 'raid10' as LayoutName, members: 5, width: 4, size: 3 },
+  ]) {
+    it(`${c.from} → ${c.to}: the layout changes online; every read equals the model; the new layout's redundancy holds`, async () => {
+      const sources = memorySources(c.members, 16);
+      const pool = await newPool(sources);
+      const volume = await pool.createVolume({ name: 'v', size: c.size * 1024 * 1024 + 512 * 7, layout: c.from, width: c.from === 'raid0' ? 2 : c.from === 'raid6' ? 4 : undefined });
+      const model = await fill(volume, 11);
+      const plan = pool.jobs.plan({ kind: 'migrate', volume: 'v', layout: c.to, width: c.width });
+      expect(plan.summary).toMatch(new RegExp(`migrate v from ${c.from}.* to ${c.to}`));
+      expect(plan.bytes).toBeGreaterThanOrEqual(volume.size);
+      const { id } = await pool.jobs.start({ kind: 'migrate', volume: 'v', layout: c.to, width: c.width });
+      const done = pool.jobs.wait(id);
+      const ops = await workload(volume, model, done);
+      const report = await done;
+      expect(report.outcome, report.reason).toBe('done');
+      expect(ops).toBeGreaterThan(0);
+      expect(volume.spec.name).toBe(c.to);
+      expect(volume.chunks.every((chunk) => chunk.spec.name === c.to)).toBe(true);
+      expect(pool.state.volumes[0]!.spec.name).toBe(c.to);
+      expect(pool.state.jobs).toEqual([]);
+      // Old chunks are gone from the pool and their slabs are free again.
+      const used = [...pool.state.chunks.values()].reduce((n, chunk) => n + chunk.slabs.length, 0);
+      const free = [...pool.members.values()].reduce((n, m) => n + pool.freeSlabs(m.uuid), 0);
+      expect(used + free).toBe(c.members * 16);
+      await expectFullRedundancy(pool, deviceMap(sources), [[volume, model]]);
+      await pool.close();
+      const { pool: again } = await importPool(sources);
+      expect(again.volume('v').spec.name).toBe(c.to);
+      expect((await again.volume('v').read(0, model.length)).equals(model)).toBe(true);
+      await again.close();
+    });
+  }
+
+  it('cancelled half-way: the volume is of both layouts, reads and writes stay right, and a second migrate finishes it', async () => {
+    const sources = memorySources(4, 16);
+    const pool = await newPool(sources);
+    const volume = await pool.createVolume({ name: 'v', size: 6 * 1024 * 1024, layout: 'raid1' });
+    const model = await fill(volume, 12);
+    const { id } = await pool.jobs.start({ kind: 'migrate', volume: 'v', layout: 'raid5', width: 3 });
+    while (!volume.chunks.some((c) => c.spec.name === 'raid5')) await sleep(5);
+    while (!pool.state.jobs.find((j) => j.id === id)?.newChunks) await sleep(5);
+    const report = await pool.jobs.cancel(id);
+    expect(report.outcome).toBe('cancelled');
+    expect(new Set(volume.chunks.map((c) => c.spec.name))).toEqual(new Set(['raid1', 'raid5']));
+    await workload(volume, model, sleep(200));
+    expect((await volume.read(0, volume.size)).equals(model)).toBe(true);
+    const again = await pool.jobs.start({ kind: 'migrate', volume: 'v', layout: 'raid5', width: 3 });
+    expect((await pool.jobs.wait(again.id)).outcome).toBe('done');
+    expect(volume.chunks.every((c) => c.spec.name === 'raid5')).toBe(true);
+    await expectFullRedundancy(pool, deviceMap(sources), [[volume, model]]);
+    await pool.close();
+  });
+
+  it('refuses an unknown layout, the same layout, too little room, and a failed volume', async () => {
+    const sources = memorySources(3, 4);
+    const pool = await newPool(sources);
+    const volume = await pool.createVolume({ name: 'v', size: 4 * 1024 * 1024, layout: 'raid1' });
+    await fill(volume, 13);
+    expect(() => pool.jobs.plan({ kind: 'migrate', volume: 'v', layout: 'raid9' as never })).toThrow(/unknown layout "raid9"/);
+    expect(() => pool.jobs.plan({ kind: 'migrate', volume: 'v', layout: 'raid1' })).toThrow(/already raid1 ×2 over 2/);
+    expect(() => pool.jobs.plan({ kind: 'migrate', volume: 'nope', layout: 'raid5' })).toThrow(/no volume "nope"/);
+    expect(() => pool.jobs.plan({ kind: 'migrate', volume: 'v', layout: 'raid1', copies: 3 })).toThrow(/not enough free space to migrate v/);
+    const [a, b] = volume.chunks[0]!.columns.map((c) => c.member);
+    await pool.failMember(a!.uuid);
+    await pool.failMember(b!.uuid);
+    expect(() => pool.jobs.plan({ kind: 'migrate', volume: 'v', layout: 'raid5' })).toThrow(/has failed/);
+    expect(pool.state.jobs).toEqual([]);
+    await pool.close();
+  });
+});

@@ -1,0 +1,72 @@
+/**
+ * A job's progress: bytes done of bytes total, a smoothed rate and an ETA.
+ *
+ * The rate is the bytes done over a sliding window (the last WINDOW_MS, or
+ * everything since the job last started when that is shorter), not an
+ * average of instantaneous rates: on a steady load it converges to the true
+ * rate within the window and then stays there, so ETA = remaining / rate is
+ * honest (the issue asks for ±20 % once 10 % is done); on a changing load it
+ * follows within one window. Time spent paused is not counted: a pause
+ * starts the window again.
+ */
+
+/** Long enough to smooth batch-to-batch jitter and governor steps; short enough to follow a load change. */
+const WINDOW_MS = 10_000;
+/** No rate is claimed from less than this (the first batches include start-up costs). */
+const MIN_SPAN_MS = 500;
+
+export class ProgressMeter {
+  done: number;
+  total: number;
+  /** (time, done) samples, oldest first, the first at or before the window's start. */
+  private samples: Array<[number, number]> = [];
+
+  constructor(
+    done = 0,
+    total = 0,
+    private readonly now: () => number = () => performance.now(),
+  ) {
+    this.done = done;
+    this.total = total;
+  }
+
+  /** The job (re)starts measuring now: after a start, a resume, a restart. */
+  restart(): void {
+    this.samples = [[this.now(), this.done]];
+  }
+
+  /** Counts `bytes` more done. */
+  advance(bytes: number): void {
+    this.done += bytes;
+    const t = this.now();
+    if (this.samples.length === 0) this.samples.push([t, this.done - bytes]);
+    this.samples.push([t, this.done]);
+    // Keep one sample at or before the window's start, drop older ones.
+    while (this.samples.length > 2 && this.samples[1]![0] <= t - WINDOW_MS) this.samples.shift();
+    if (this.samples.length > 4096) this.samples.splice(1, this.samples.length - 4096);
+  }
+
+  /** Bytes per second over the window; 0 when not measured yet. */
+  get rate(): number {
+    if (this.samples.length < 2) return 0;
+    const t = this.now();
+    const [t0, d0] = this.samples[0]!;
+    const start = Math.max(t0, t - WINDOW_MS);
+    const span = t - start;
+    if (t - t0 < MIN_SPAN_MS || span <= 0) return 0;
+    // Done at the window's start, interpolated between the first two samples.
+    let doneAtStart = d0;
+    if (start > t0) {
+      const [t1, d1] = this.samples[1]!;
+      doneAtStart = t1 > t0 ? d0 + ((d1 - d0) * (start - t0)) / (t1 - t0) : d1;
+    }
+    return ((this.done - doneAtStart) * 1000) / span;
+  }
+
+  /** Milliseconds left at the current rate; undefined while the rate is unknown. */
+  get etaMs(): number | undefined {
+    const rate = this.rate;
+    if (rate <= 0) return undefined;
+    return (Math.max(0, this.total - this.done) * 1000) / rate;
+  }
+}

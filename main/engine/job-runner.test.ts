@@ -1,0 +1,237 @@
+/**
+ * The runner: pause, resume and cancel (cancel leaves a consistent pool),
+ * paused jobs across a reimport, progress events at a bounded rate, honest
+ * ETA (ProgressMeter, on a fake clock), and the governor's decisions.
+ */
+import { describe, expect, it, vi } from 'vitest';
+import { Governor, p99 } from './job-governor.js';
+import { ProgressMeter } from './job-progress.js';
+import type { JobProgress } from './job-types.js';
+import { deviceMap, expectFullRedundancy, fill, memorySources, newPool, workload } from './jobs-workload.fixture.js';
+import { importPool } from './pool-open.js';
+
+const sleep = (ms: number): Promise<void> => new Promise((resolve) => setTimeout(resolve, ms));
+
+describe('job control', () => {
+  it('pauses (no progress while paused, persisted), resumes and finishes', async () => {
+    const sources = memorySources(3);
+    const spares = memorySources(1, 12, 'spare');
+    const pool = await newPool(sources, spares);
+    const volume = await pool.createVolume({ name: 'v', size: 4 * 1024 * 1024, layout: 'raid1' });
+    const model = await fill(volume, 1);
+    const victim = volume.chunks[0]!.columns[1]!.member;
+    await pool.failMember(victim.uuid);
+    const { id } = await pool.jobs.start({ kind: 'rebuild', member: victim.uuid });
+    while (pool.jobs.get(id).bytesDone === 0) await sleep(10);
+    await pool.jobs.pause(id);
+    expect(pool.jobs.get(id).state).toBe('paused');
+    expect(pool.state.jobs.find((j) => j.id === id)!.paused).toBe(true);
+    await sleep(50); // the batch under way finishes
+    const at = pool.jobs.get(id).bytesDone;
+    // Writes go on while paused, and reach the part already copied.
+    const ops = await workload(volume, model, sleep(300));
+    expect(ops).toBeGreaterThan(0);
+    expect(pool.jobs.get(id).bytesDone).toBe(at);
+    expect(at).toBeLessThan(pool.jobs.get(id).bytesTotal);
+    await pool.jobs.resume(id);
+    const done = pool.jobs.wait(id);
+    await workload(volume, model, done);
+    const report = await done;
+    expect(report.outcome).toBe('done');
+    await expectFullRedundancy(pool, deviceMap(sources, spares), [[volume, model]]);
+    await pool.close();
+  });
+
+  it('cancels mid-way: the move under way is undone, the moves done stay, the pool is consistent', async () => {
+    const sources = memorySources(4);
+    const pool = await newPool(sources);
+    const volume = await pool.createVolume({ name: 'v', size: 4 * 1024 * 1024, layout: 'raid1' });
+    const model = await fill(volume, 2);
+    const leaving = volume.chunks[0]!.columns[0]!.member;
+    const freeBefore = new Map([...pool.members.values()].map((m) => [m.uuid, pool.freeSlabs(m.uuid)]));
+    const { id } = await pool.jobs.start({ kind: 'evacuate', member: leaving.uuid });
+    // Cancel once a move is under way (its target reserved).
+    while (!pool.state.jobs.find((j) => j.id === id)?.move || pool.jobs.get(id).bytesDone === 0) await sleep(5);
+    const writes = workload(volume, model, sleep(200));
+    const report = await pool.jobs.cancel(id);
+    await writes;
+    expect(report.outcome).toBe('cancelled');
+    expect(pool.state.jobs).toEqual([]);
+    expect(pool.members.has(leaving.uuid)).toBe(true);
+    // Every slab is either where it was or where a finished move put it: no reserved slab is left behind.
+    const moved = report.moved.length;
+    let freeAfter = 0;
+    let freeBeforeTotal = 0;
+    for (const m of pool.members.values()) {
+      freeAfter += pool.freeSlabs(m.uuid);
+      freeBeforeTotal += freeBefore.get(m.uuid)!;
+    }
+    expect(freeAfter).toBe(freeBeforeTotal);
+    expect(pool.freeSlabs(leaving.uuid)).toBe(freeBefore.get(leaving.uuid)! + moved);
+    // The evacuated member takes new slabs again.
+    const again = await pool.createVolume({ name: 'w', size: 12 * 1024 * 1024, layout: 'raid0', width: 4 });
+    expect(again.chunks.some((c) => c.columns.some((col) => col.member === leaving))).toBe(true);
+    await pool.deleteVolume('w');
+    await expectFullRedundancy(pool, deviceMap(sources), [[volume, model]]);
+    await expect(pool.jobs.cancel(id)).rejects.toThrow(/has already finished \(cancelled\)/);
+    await expect(pool.jobs.pause('nope')).rejects.toThrow(/no job nope/);
+    await pool.close();
+  });
+
+  it('a paused job stays paused across close and import, keeps its move, and finishes when resumed', async () => {
+    const sources = memorySources(3);
+    const spares = memorySources(1, 12, 'spare');
+    const pool = await newPool(sources, spares);
+    const volume = await pool.createVolume({ name: 'v', size: 4 * 1024 * 1024, layout: 'raid1' });
+    const model = await fill(volume, 3);
+    const victim = volume.chunks[0]!.columns[0]!.member;
+    await pool.failMember(victim.uuid);
+    const { id } = await pool.jobs.start({ kind: 'rebuild', member: victim.uuid });
+    while (!pool.state.jobs.find((j) => j.id === id)?.move?.rows) await sleep(5);
+    await pool.jobs.pause(id);
+    await pool.close();
+    const { pool: again } = await importPool([...sources, ...spares]);
+    again.jobs.tuning = pool.jobs.tuning;
+    const status = again.jobs.get(id);
+    expect(status.state).toBe('paused');
+    expect(status.bytesDone).toBeGreaterThan(0);
+    const v = again.volume('v');
+    // Writes while paused after the import still reach the copied rows of the move under way.
+    await workload(v, model, sleep(200));
+    await again.jobs.resume(id);
+    const report = await again.jobs.wait(id);
+    expect(report.outcome, report.reason).toBe('done');
+    await expectFullRedundancy(again, deviceMap(sources, spares), [[v, model]]);
+    await again.close();
+  });
+
+  it('reports progress at most ten times a second per job, and a rate and ETA once measured', async () => {
+    const sources = memorySources(3);
+    const spares = memorySources(1, 12, 'spare');
+    const pool = await newPool(sources, spares);
+    pool.jobs.tuning = { ...pool.jobs.tuning, batchRows: 1, maxRate: 2 * 1024 * 1024 };
+    const volume = await pool.createVolume({ name: 'v', size: 4 * 1024 * 1024, layout: 'raid1' });
+    await fill(volume, 4);
+    await pool.failMember(volume.chunks[0]!.columns[0]!.member.uuid);
+    const events: Array<[number, JobProgress]> = [];
+    pool.jobs.on('job-progress', (p) => events.push([performance.now(), p]));
+    const { id } = await pool.jobs.start({ kind: 'rebuild', member: volume.chunks[0]!.columns[0]!.member.uuid });
+    await pool.jobs.wait(id);
+    expect(events.length).toBeGreaterThan(5);
+    for (let i = 1; i < events.length; i++) expect(events[i]![0] - events[i - 1]![0]).toBeGreaterThanOrEqual(95);
+    const late = events.filter(([, p]) => p.bytesDone > p.bytesTotal * 0.5);
+    expect(late.some(([, p]) => p.rateBytesPerSecond > 0 && p.etaMs !== undefined)).toBe(true);
+    await pool.close();
+  });
+});
+
+describe('ProgressMeter', () => {
+  it('gives an ETA within ±20% of the time actually left once 10% is done, on a steady load', () => {
+    let now = 0;
+    const total = 1000 * 1024 * 1024;
+    const meter = new ProgressMeter(0, total, () => now);
+    meter.restart();
+    // Steady 50 MiB/s in 1 MiB batches with jitter, ~20 s in all.
+    const rate = 50 * 1024 * 1024;
+    let x = 1;
+    const checks: number[] = [];
+    while (meter.done < total) {
+      x = (x * 1103515245 + 12345) % 2 ** 31;
+      const batch = 1024 * 1024;
+      now += ((batch / rate) * 1000) * (0.7 + (x % 600) / 1000);
+      meter.advance(batch);
+      if (meter.done >= total * 0.1 && meter.done < total) {
+        const left = ((total - meter.done) / rate) * 1000;
+        checks.push(meter.etaMs! / left);
+      }
+    }
+    expect(checks.length).toBeGreaterThan(800);
+    for (const ratio of checks) {
+      expect(ratio).toBeGreaterThan(0.8);
+      expect(ratio).toBeLessThan(1.2);
+    }
+  });
+
+  it('claims no rate before it has seen half a second, and does not count paused time', () => {
+    let now = 0;
+    const meter = new ProgressMeter(0, 100, () => now);
+    meter.restart();
+    now = 100;
+    meter.advance(10);
+    expect(meter.rate).toBe(0);
+    expect(meter.etaMs).toBeUndefined();
+    now = 1000;
+    meter.advance(10);
+    expect(meter.rate).toBeCloseTo(20, 5);
+    now = 60_000; // paused for a minute
+    meter.restart();
+    now = 61_000;
+    meter.advance(20);
+    expect(meter.rate).toBeCloseTo(20, 5);
+    expect(meter.etaMs).toBeCloseTo(3000, 5);
+  });
+});
+
+describe('Governor', () => {
+  it('lets a job run unthrottled while there is no foreground I/O, probes the idle latency, then holds the job to the budget', async () => {
+    vi.useFakeTimers({ toFake: ['setTimeout', 'clearTimeout', 'setInterval', 'clearInterval', 'performance'] });
+    try {
+      const governor = new Governor(() => 2);
+      const end = governor.begin();
+      expect(governor.sampling).toBe(true);
+      await vi.advanceTimersByTimeAsync(700);
+      expect(governor.throttled).toBe(false);
+      // Foreground appears: the first window asks for a probe, during which job I/O waits.
+      const feed = setInterval(() => {
+        for (let i = 0; i < 20; i++) governor.sample(1 + (i % 3) * 0.1);
+      }, 20);
+      await vi.advanceTimersByTimeAsync(310);
+      expect(governor.throttled).toBe(true);
+      let admitted = false;
+      const blocked = governor.admit(1024 * 1024).then(() => (admitted = true));
+      await vi.advanceTimersByTimeAsync(100);
+      expect(admitted).toBe(false);
+      await vi.advanceTimersByTimeAsync(400);
+      await blocked;
+      expect(governor.idleP99).toBeCloseTo(1.2, 5);
+      clearInterval(feed);
+      // Foreground latency now 5× idle: above the budget, the job's rate is cut…
+      const slow = setInterval(() => {
+        for (let i = 0; i < 20; i++) governor.sample(6);
+      }, 20);
+      const job = (async () => {
+        for (let i = 0; i < 40; i++) await governor.admit(256 * 1024);
+      })();
+      await vi.advanceTimersByTimeAsync(700);
+      const cut = governor.rateLimit;
+      expect(cut).toBeLessThan(Infinity);
+      await vi.advanceTimersByTimeAsync(900);
+      expect(governor.rateLimit).toBeLessThan(cut);
+      clearInterval(slow);
+      // …and back within the budget it grows again.
+      const fine = setInterval(() => {
+        for (let i = 0; i < 20; i++) governor.sample(1.2);
+      }, 20);
+      const low = governor.rateLimit;
+      await vi.advanceTimersByTimeAsync(1000);
+      expect(governor.rateLimit).toBeGreaterThan(low);
+      clearInterval(fine);
+      // No foreground any more: full speed.
+      await vi.advanceTimersByTimeAsync(700);
+      expect(governor.rateLimit).toBe(Infinity);
+      await vi.advanceTimersByTimeAsync(60_000);
+      await job;
+      end();
+      expect(governor.sampling).toBe(false);
+    } finally {
+      vi.useRealTimers();
+    }
+  });
+
+  it('p99 is the nearest-rank 99th percentile', () => {
+    expect(p99([])).toBe(0);
+    expect(p99([5])).toBe(5);
+    expect(p99(Array.from({ length: 100 }, (_, i) => i + 1))).toBe(99);
+    expect(p99(Array.from({ length: 1000 }, (_, i) => i + 1))).toBe(990);
+  });
+});
