@@ -545,6 +545,12 @@ export class ChunkIo {
    * writeRow.
    */
   async writeRows(row: number, start: number, data: Buffer, fua: boolean): Promise<void> {
+    if (this.rowObserver || this.shadows?.some((s) => s !== undefined)) {
+      // A job is moving this chunk's data: every row's change must reach its
+      // shadow or observer, which writeRow does row by row.
+      await this.writeRowByRow(row, start, data, fua);
+      return;
+    }
     const parity = this.ctx.layout.row(this.spec, row).p !== undefined;
     if (!parity) {
       await this.writeMirroredRows(row, start, data, fua);
@@ -558,6 +564,16 @@ export class ChunkIo {
     if (headEnd > 0) work.push(this.writeRow(row, start, data.subarray(0, headEnd), fua));
     if (whole > 0) work.push(this.writeParityRows(row + (headEnd > 0 ? 1 : 0), data.subarray(headEnd, tailAt), fua));
     if (tailAt < data.length) work.push(this.writeRow(row + (headEnd > 0 ? 1 : 0) + whole, 0, data.subarray(tailAt), fua));
+    await Promise.all(work);
+  }
+
+  private async writeRowByRow(row: number, start: number, data: Buffer, fua: boolean): Promise<void> {
+    const work: Array<Promise<void>> = [];
+    for (let at = 0, r = row, s = start; at < data.length; r++, s = 0) {
+      const n = Math.min(this.rowBytes - s, data.length - at);
+      work.push(this.writeRow(r, s, data.subarray(at, at + n), fua));
+      at += n;
+    }
     await Promise.all(work);
   }
 
