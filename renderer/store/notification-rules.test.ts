@@ -21,10 +21,10 @@ describe('member state notices', () => {
 });
 
 describe('member error notices', () => {
-  it('new checksum errors are counted from the previous counters', () => {
+  it('new checksum errors raise a notice keyed by the drive, so a burst is one notification', () => {
     const notice = memberErrorsNotice('d', 'p', { read: 0, write: 0, checksum: 1 }, { read: 0, write: 0, checksum: 3 });
-    expect(notice).toMatchObject({ level: 'warn', title: 'Checksum errors on d' });
-    expect(notice?.detail).toMatch(/^2 bad blocks found in pool p/);
+    expect(notice).toMatchObject({ level: 'warn', key: 'errors:p/d', title: 'Checksum errors found on d' });
+    expect(notice?.detail).toMatch(/^3 bad blocks found on this drive in pool p so far/);
   });
   it('read and write errors without checksum errors are I/O errors', () => {
     expect(memberErrorsNotice('d', 'p', undefined, { read: 1, write: 0, checksum: 0 })?.title).toBe('I/O errors on d');

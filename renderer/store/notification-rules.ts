@@ -24,21 +24,23 @@ export function memberErrorsNotice(label: string, pool: string, before: ErrorCou
   const base = before ?? { read: 0, write: 0, checksum: 0 };
   const checksum = after.checksum - base.checksum;
   const io = after.read - base.read + (after.write - base.write);
+  const key = `errors:${pool}/${label}`;
   if (checksum > 0) {
     return {
       level: 'warn',
-      title: `Checksum error${checksum === 1 ? '' : 's'} on ${label}`,
-      detail: `${checksum} bad block${checksum === 1 ? '' : 's'} found in pool ${pool}; good data was served from redundancy and the bad copy rewritten.`,
+      key,
+      title: `Checksum errors found on ${label}`,
+      detail: `${after.checksum} bad block${after.checksum === 1 ? '' : 's'} found on this drive in pool ${pool} so far; good data was served from redundancy and the bad copy rewritten.`,
     };
   }
-  if (io > 0) return { level: 'warn', title: `I/O errors on ${label}`, detail: `${io} new read/write error${io === 1 ? '' : 's'} in pool ${pool}.` };
+  if (io > 0) return { level: 'warn', key, title: `I/O errors on ${label}`, detail: `${after.read} read and ${after.write} write errors on this drive in pool ${pool} so far.` };
   return undefined;
 }
 
 /** The engine's log lines about read repair. */
 export function logNotice(entry: Events['log']): Notice | undefined {
   const where = entry.pool ? ` in pool ${entry.pool}` : '';
-  if (/^repaired \d+ block/.test(entry.message)) return { level: 'success', title: `Repair finished${where}`, detail: capitalise(entry.message) + '.' };
+  if (/^repaired \d+ block/.test(entry.message)) return { level: 'success', key: `repair:${entry.pool ?? ''}`, title: `Repair finished${where}`, detail: capitalise(entry.message) + '.' };
   if (/^repair of .* failed/.test(entry.message)) return { level: 'error', title: `Repair failed${where}`, detail: capitalise(entry.message) + '.' };
   return undefined;
 }

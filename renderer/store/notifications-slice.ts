@@ -7,6 +7,8 @@ export interface Notice {
   readonly level: NotificationLevel;
   readonly title: string;
   readonly detail?: string;
+  /** Notices with the same key within MERGE_MS replace each other (a burst of errors is one notification). */
+  readonly key?: string;
 }
 
 export interface Notification extends Notice {
@@ -16,6 +18,7 @@ export interface Notification extends Notice {
 }
 
 const KEPT = 50;
+const MERGE_MS = 30_000;
 
 export interface NotificationsSlice {
   readonly notifications: readonly Notification[];
@@ -27,6 +30,12 @@ let nextId = 1;
 
 export const createNotificationsSlice: StateCreator<NotificationsSlice, [], [], NotificationsSlice> = (set) => ({
   notifications: [],
-  notify: (notice) => set((s) => ({ notifications: [{ ...notice, id: nextId++, at: Date.now() }, ...s.notifications].slice(0, KEPT) })),
+  notify: (notice) =>
+    set((s) => {
+      const now = Date.now();
+      const previous = notice.key ? s.notifications.find((n) => n.key === notice.key && now - n.at < MERGE_MS) : undefined;
+      const rest = previous ? s.notifications.filter((n) => n !== previous) : s.notifications;
+      return { notifications: [{ ...notice, id: previous?.id ?? nextId++, at: now }, ...rest].slice(0, KEPT) };
+    }),
   dismiss: (id) => set((s) => ({ notifications: s.notifications.filter((n) => n.id !== id) })),
 });

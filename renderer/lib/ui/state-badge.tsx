@@ -16,5 +16,5 @@ const TONE: Record<string, 'ok' | 'busy' | 'warn' | 'bad' | 'idle'> = {
 };
 
 export function StateBadge({ state, label }: { state: string; label?: string }) {
-  return <span className={`badge tone-${TONE[state] ?? 'idle'}`}>{label ?? state}</span>;
+  return <span className={`badge tone-${TONE[state] ?? 'idle'}`}>{label ?? state.charAt(0).toUpperCase() + state.slice(1)}</span>;
 }
