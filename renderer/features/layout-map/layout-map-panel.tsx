@@ -62,6 +62,9 @@ function OpenLayoutMap({ pool, volume }: { pool: string; volume: string }) {
             </div>
             <LayoutMapCanvas model={model} label={`${title}: ${model.degradedChunks} of ${model.chunkCount} chunks degraded`} />
           </div>
+          {map.layout.startsWith('raid5') || map.layout.startsWith('raid6') ? (
+            <p className="muted small">Parity rotates from row to row inside each chunk; a cell shows its slab's role in the chunk's first row.</p>
+          ) : null}
           <ul className="map-legend small" aria-label="Legend">
             {CELL_KINDS.map((k) => (
               <li key={k}>

@@ -76,7 +76,7 @@ function VolumeRow({ pool, volume }: { pool: PoolStatus; volume: VolumeSummary }
       <td className="export-cell">
         {volume.export ? (
           <span className="export-address">
-            <code title={volume.export.uri}>{volume.export.tcpUri ?? volume.export.uri}</code>
+            <code title={volume.export.uri}>{shortAddress(volume.export.tcpUri ?? volume.export.uri)}</code>
             <CopyButton text={volume.export.tcpUri ?? volume.export.uri} what={`NBD address of ${id}`} />
           </span>
         ) : (
@@ -97,4 +97,12 @@ function VolumeRow({ pool, volume }: { pool: PoolStatus; volume: VolumeSummary }
       </td>
     </tr>
   );
+}
+
+/** The address with the socket's folder shortened: the export name is what people look for. */
+function shortAddress(uri: string): string {
+  return uri.replace(/socket=(.*)$/, (_all, path: string) => {
+    const parts = path.split('/');
+    return `socket=${parts.length > 3 ? '…/' + parts.slice(-2).join('/') : path}`;
+  });
 }
