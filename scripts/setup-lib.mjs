@@ -12,8 +12,10 @@ export const root = join(dirname(fileURLToPath(import.meta.url)), '..');
  * Tests use them as real peers and faulty disks (nbdkit and its filters),
  * clients (libnbd-bin: nbdinfo, nbdcopy, nbdfuse), qemu's tools, the browser
  * for UI tests (chromium, under xvfb where a window is needed), fio for
- * benchmarks, smartctl for drive health, and FUSE + ext4 tools to put a file
- * system on a volume.
+ * benchmarks, smartctl for drive health, FUSE + ext4 tools to put a file
+ * system on a volume, and the checkers of the packaging files (xmllint with
+ * polkit's DTD for the policy, desktop-file-validate for the desktop entry)
+ * and pkexec, which starts the disk helper.
  */
 export const SYSTEM_PACKAGES = [
   { pkg: 'nbdkit', command: 'nbdkit' },
@@ -28,6 +30,10 @@ export const SYSTEM_PACKAGES = [
   { pkg: 'smartmontools', command: 'smartctl' },
   { pkg: 'fuse3', command: 'fusermount3' },
   { pkg: 'e2fsprogs', command: 'mkfs.ext4' },
+  { pkg: 'libxml2-utils', command: 'xmllint' },
+  { pkg: 'desktop-file-utils', command: 'desktop-file-validate' },
+  { pkg: 'polkitd', file: '/usr/share/polkit-1/policyconfig-1.dtd' },
+  { pkg: 'pkexec', command: 'pkexec' },
 ];
 
 const EXTRA_PATH = ['/usr/local/sbin', '/usr/sbin', '/sbin'];

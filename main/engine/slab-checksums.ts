@@ -199,6 +199,11 @@ export class ChecksumCache {
     return pending;
   }
 
+  /** The table of `slab` on `member` if it is loaded already (no I/O, no Promise). */
+  cached(member: Member, slab: number): SlabTable | undefined {
+    return this.tables.get(`${member.uuid}/${slab}`);
+  }
+
   forget(member: Member, slab?: number): void {
     for (const [key, table] of this.tables) {
       if (table.member === member && (slab === undefined || table.slab === slab)) this.tables.delete(key);

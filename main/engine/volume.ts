@@ -68,18 +68,34 @@ export class Volume implements BlockDevice {
   }
 
   async read(offset: number, length: number): Promise<Buffer> {
-    this.check(offset, length);
     const out = Buffer.allocUnsafe(length);
-    await Promise.all(
-      this.pieces(offset, length).map((piece) =>
-        this.withRow(piece, async () => {
-          const { from, to } = aligned(piece.start, piece.length);
-          const data = await piece.chunk.readRow(piece.row, from, to - from);
-          data.copy(out, piece.at, piece.start - from, piece.start - from + piece.length);
-        }),
-      ),
-    );
+    await this.readInto(offset, out);
     return out;
+  }
+
+  /** Reads target.length bytes at `offset` into `target` (the NBD server's pooled buffers). */
+  async readInto(offset: number, target: Buffer): Promise<void> {
+    this.check(offset, target.length);
+    const pieces = this.pieces(offset, target.length);
+    if (pieces.length === 1) {
+      await this.readPiece(pieces[0]!, target);
+      return;
+    }
+    await Promise.all(pieces.map((piece) => this.readPiece(piece, target)));
+  }
+
+  private readPiece(piece: RowPiece, target: Buffer): Promise<void> {
+    return this.withRow(piece, async () => {
+      const { from, to } = aligned(piece.start, piece.length);
+      const into = target.subarray(piece.at, piece.at + piece.length);
+      if (from === piece.start && to === piece.start + piece.length) {
+        await piece.chunk.readRowInto(piece.row, from, into);
+      } else {
+        // Not 4 KiB aligned: read the whole blocks, hand out the part asked for.
+        const data = await piece.chunk.readRow(piece.row, from, to - from);
+        data.copy(into, 0, piece.start - from, piece.start - from + piece.length);
+      }
+    });
   }
 
   async write(offset: number, data: Uint8Array, options: WriteOptions = {}): Promise<void> {

@@ -21,7 +21,9 @@
  * A server without fixed newstyle gets CLIENT_FLAGS then EXPORT_NAME only.
  *
  * Transmission is pipelined: every call sends its request at once (writes
- * corked per tick, so a burst becomes one writev) and waits on a cookie
+ * corked until the event loop's check phase, so requests made in answer to
+ * every reply read in one poll become one writev: each write wakes the
+ * server, and on these VMs a wake-up costs more than the write) and waits on a cookie
  * in the pending table; replies are matched by cookie in whatever order they
  * come. Requests longer than the server's maximum payload are split and
  * reassembled. Receiving streams like the server does: socket reads land in
@@ -210,7 +212,17 @@ interface Pending {
 /** Bytes per socket read (see connect()). */
 const RECEIVE_BUFFER = 256 * 1024;
 /** A READ payload remainder at least this big is read straight to its destination. */
-const DIRECT_READ_MIN = 64 * 1024;
+const DIRECT_READ_MIN = 32 * 1024;
+/**
+ * While READs of at least DIRECT_READ_MIN are pending, the socket is read a
+ * reply header at a time (16 bytes simple, 20 + 8 for a structured data
+ * chunk), so each payload lands in its destination by the kernel's copy
+ * alone. One more system call per reply costs less than copying 32 KiB or
+ * more out of a shared receive buffer, which on these machines is what
+ * limited large reads.
+ */
+const SIMPLE_HEADER_PEEK = 16;
+const STRUCTURED_HEADER_PEEK = 28;
 /** Requests without a payload (trim, zero, cache, block status) go out in pieces of at most 1 GiB. */
 const MAX_EFFECT_LENGTH = 1 << 30;
 /** Largest structured chunk payload we will buffer: a full read plus its error/offset overhead. */
@@ -237,6 +249,9 @@ export class NbdClient implements BlockDevice {
   private closing: Promise<void> | undefined;
   private idleWaiters: (() => void)[] = [];
   private protocolFault: string | undefined;
+  /** READs of at least DIRECT_READ_MIN sent and not yet settled. */
+  private bigReads = 0;
+  private readonly headerBuf = Buffer.allocUnsafe(STRUCTURED_HEADER_PEEK);
 
   private readonly uncork = (): void => {
     this.corked = false;
@@ -561,12 +576,13 @@ export class NbdClient implements BlockDevice {
     const promise = new Promise<unknown>((resolve, reject) => {
       this.pending.set(cookie, { cmd, offset, length, target, resolve, reject, data: target, covered: 0, extents: undefined, error: undefined });
     });
+    if (cmd === NBD_CMD_READ && length >= DIRECT_READ_MIN) this.bigReads++;
     const h = Buffer.allocUnsafe(REQUEST_SIZE);
     encodeHeader(h, cmd, flags, cookie, offset, length);
     if (!this.corked) {
       this.corked = true;
       this.socket.cork();
-      process.nextTick(this.uncork);
+      setImmediate(this.uncork);
     }
     this.socket.write(h);
     if (payload) this.socket.write(payload);
@@ -594,6 +610,11 @@ export class NbdClient implements BlockDevice {
       return this.direct;
     }
     this.direct = undefined;
+    if (this.bigReads > 0 && !st && !this.dead) {
+      const peek = this.info.structuredReplies ? STRUCTURED_HEADER_PEEK : SIMPLE_HEADER_PEEK;
+      const need = this.q.length > 0 ? this.want - this.q.length : peek;
+      if (need > 0) return this.headerBuf.subarray(0, Math.min(need, peek));
+    }
     return this.recvBuf;
   }
 
@@ -800,6 +821,7 @@ export class NbdClient implements BlockDevice {
 
   private settle(cookie: number, p: Pending): void {
     this.pending.delete(cookie);
+    if (p.cmd === NBD_CMD_READ && p.length >= DIRECT_READ_MIN) this.bigReads--;
     if (p.error) {
       p.reject(p.error);
       if (p.error.errno === 'ESHUTDOWN') void this.close().catch(() => {});
