@@ -334,15 +334,18 @@ export interface CorruptionDone {
 
 /** `degraded`: in use with errors; `failing`: SMART predicts failure. */
 export type DriveState = 'online' | 'degraded' | 'failing' | 'failed' | 'missing';
-export type DriveTransport = 'sata' | 'sas' | 'nvme' | 'usb' | 'virtio' | 'scsi' | 'file' | 'nbd' | 'unknown';
 
+/** The helper's SMART report (native-helpers/smart.ts), summarised. */
 export interface SmartSummary {
-  /** The drive's own overall assessment. */
-  readonly verdict: 'passed' | 'warning' | 'failing';
+  /** The drive's own overall assessment; `warning`: passed, but with warnings (reallocations, self-test failures…). */
+  readonly verdict: 'passed' | 'warning' | 'failed' | 'unknown';
   readonly temperatureC: number | null;
   readonly reallocated: number | null;
   readonly pending: number | null;
+  readonly uncorrectable: number | null;
   readonly powerOnHours: number | null;
+  /** The helper's warnings, for people. */
+  readonly warnings: readonly string[];
 }
 
 export interface Drive {
@@ -352,11 +355,13 @@ export interface Drive {
   readonly path: string;
   /** What to pass as a member to pool-create, pool-add-member or pool-set-spare. */
   readonly uri: string;
-  readonly model: string;
-  readonly serial: string;
+  /** Null where the drive does not say (image files, some USB bridges). */
+  readonly model: string | null;
+  readonly serial: string | null;
   readonly size: number;
   readonly rotational: boolean;
-  readonly transport: DriveTransport;
+  /** lsblk's transport (sata, sas, nvme, usb…), `file` for image files, `nbd` for remote drives; null when unknown. */
+  readonly transport: string | null;
   readonly state: DriveState;
   /** Null where the drive has no SMART (image files, remote drives, some USB bridges). */
   readonly smart: SmartSummary | null;

@@ -26,6 +26,8 @@ const STATE_WORDS: Record<DriveView['state'], string> = {
   missing: 'Missing',
 };
 
+const SMART_WORDS = { passed: 'Passed', warning: 'Warning', failed: 'Failing', unknown: 'Unknown' } as const;
+
 export const DriveCard = memo(function DriveCard({ drive, pools, onMove }: DriveCardProps) {
   const { attributes, listeners, setNodeRef, isDragging } = useDraggable({ id: `drive:${drive.key}`, data: dragItemOf(drive) });
   const titleId = `drive-title-${drive.key}`;
@@ -52,7 +54,7 @@ export const DriveCard = memo(function DriveCard({ drive, pools, onMove }: Drive
         <div className="drive-name">
           <h3 id={titleId}>{drive.label}</h3>
           <p className="muted small" title={drive.path}>
-            {drive.model} · {drive.size !== undefined ? formatBytes(drive.size) : 'size unknown'} · serial {drive.serial || '—'}
+            {drive.model} · {drive.size !== undefined ? formatBytes(drive.size) : 'size unknown'} · serial {drive.serial}
           </p>
         </div>
         <StateBadge state={drive.state} label={STATE_WORDS[drive.state]} />
@@ -71,11 +73,12 @@ export const DriveCard = memo(function DriveCard({ drive, pools, onMove }: Drive
         <dt>SMART</dt>
         <dd className="tabular">
           {smart ? (
-            <span className={smart.verdict === 'passed' ? '' : 'text-bad'}>
-              {smart.verdict === 'passed' ? 'Passed' : smart.verdict === 'warning' ? 'Warning' : 'Failing'}
+            <span className={smart.verdict === 'passed' || smart.verdict === 'unknown' ? '' : 'text-bad'} title={smart.warnings.join('; ') || undefined}>
+              {SMART_WORDS[smart.verdict]}
               {smart.temperatureC !== null ? ` · ${smart.temperatureC} °C` : ''}
               {smart.reallocated !== null ? ` · ${smart.reallocated} reallocated` : ''}
               {smart.pending !== null ? ` · ${smart.pending} pending` : ''}
+              {smart.uncorrectable ? ` · ${smart.uncorrectable} uncorrectable` : ''}
               {smart.powerOnHours !== null ? ` · ${smart.powerOnHours} h on` : ''}
             </span>
           ) : (

@@ -22,14 +22,14 @@ const pool = (members: MemberStatus[]): PoolStatus => ({
 const drive = (id: string, over: Partial<Drive> = {}): Drive => ({
   id, path: `/dev/disk/by-id/${id}`, uri: `nbd+unix:///${id}?socket=/run/h.sock`, model: 'WDC WD40', serial: `S-${id}`,
   size: 4e12, rotational: true, transport: 'sata', state: 'online',
-  smart: { verdict: 'passed', temperatureC: 34, reallocated: 0, pending: 0, powerOnHours: 1200 },
+  smart: { verdict: 'passed', temperatureC: 34, reallocated: 0, pending: 0, uncorrectable: 0, powerOnHours: 1200, warnings: [] },
   poolName: null, role: null, memberUuid: null, ...over,
 });
 
 describe('driveViews', () => {
   it('shows members without an inventory, sized from their slabs', () => {
     const [view] = driveViews([pool([member('aa')])], undefined);
-    expect(view).toMatchObject({ label: 'aa.img', model: 'Image file', size: 8 * 1024 * 1024, pool: 'demo', role: 'data', state: 'online', attention: false, slabs: { used: 3, total: 8 } });
+    expect(view).toMatchObject({ label: 'aa.img', model: 'Image file', serial: '—', size: 8 * 1024 * 1024, pool: 'demo', role: 'data', state: 'online', attention: false, slabs: { used: 3, total: 8 } });
   });
 
   it('a member with errors is degraded and stands out; failed and missing members keep their state', () => {
@@ -46,7 +46,7 @@ describe('driveViews', () => {
   });
 
   it('a drive whose SMART verdict is failing stands out even without engine errors', () => {
-    const views = driveViews([pool([member('aa')])], [drive('x', { memberUuid: 'aa', smart: { verdict: 'failing', temperatureC: 50, reallocated: 120, pending: 8, powerOnHours: 40000 } })]);
+    const views = driveViews([pool([member('aa')])], [drive('x', { memberUuid: 'aa', smart: { verdict: 'failed', temperatureC: 50, reallocated: 120, pending: 8, uncorrectable: 3, powerOnHours: 40000, warnings: ['reallocated sectors'] } })]);
     expect(views[0]).toMatchObject({ state: 'failing', attention: true });
   });
 });

@@ -63,7 +63,7 @@ function memberView(pool: PoolStatus, member: MemberStatus, drive: Drive | undef
   const state: DriveDisplayState =
     member.state === 'failed' || member.state === 'missing' || member.state === 'resyncing'
       ? member.state
-      : drive?.state === 'failing' || drive?.smart?.verdict === 'failing'
+      : drive?.state === 'failing' || drive?.smart?.verdict === 'failed'
         ? 'failing'
         : hasErrors || drive?.state === 'degraded'
           ? 'degraded'
@@ -74,7 +74,7 @@ function memberView(pool: PoolStatus, member: MemberStatus, drive: Drive | undef
     path: drive?.path ?? drivePath(member.uri),
     uri: member.uri,
     model: drive?.model ?? (member.uri.startsWith('file:') ? 'Image file' : 'NBD device'),
-    serial: drive?.serial ?? member.uuid.slice(0, 8),
+    serial: drive?.serial ?? '—',
     size: drive?.size ?? member.slabCount * pool.slabSize,
     transport: drive?.transport ?? (member.uri.startsWith('file:') ? 'file' : 'nbd'),
     state,
@@ -91,16 +91,16 @@ function memberView(pool: PoolStatus, member: MemberStatus, drive: Drive | undef
 }
 
 function inventoryView(drive: Drive): DriveView {
-  const state: DriveDisplayState = drive.smart?.verdict === 'failing' ? 'failing' : drive.state;
+  const state: DriveDisplayState = drive.smart?.verdict === 'failed' ? 'failing' : drive.state;
   return {
     key: `d-${drive.id}`,
-    label: drive.model && drive.transport !== 'file' ? `${drive.model}` : driveLabel(drive.uri),
+    label: drive.model && drive.transport !== 'file' ? drive.model : driveLabel(drive.uri),
     path: drive.path,
     uri: drive.uri,
-    model: drive.model,
-    serial: drive.serial,
+    model: drive.model ?? (drive.transport === 'file' ? 'Image file' : 'Unknown model'),
+    serial: drive.serial ?? '—',
     size: drive.size,
-    transport: drive.transport,
+    transport: drive.transport ?? 'unknown',
     state,
     smart: drive.smart,
     errors: undefined,
