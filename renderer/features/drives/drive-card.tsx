@@ -57,6 +57,7 @@ export const DriveCard = memo(function DriveCard({ drive, pools, onMove }: Drive
             {drive.model} · {drive.size !== undefined ? formatBytes(drive.size) : 'size unknown'} · serial {drive.serial}
           </p>
         </div>
+        <IoSparkline ioKey={drive.pool && drive.memberUuid ? ioKey(drive.pool, drive.memberUuid) : null} label={`I/O of ${drive.label}`} />
         <StateBadge state={drive.state} label={STATE_WORDS[drive.state]} />
       </div>
       <dl className="drive-facts small">
@@ -97,9 +98,8 @@ export const DriveCard = memo(function DriveCard({ drive, pools, onMove }: Drive
         ) : null}
       </dl>
       <div className="drive-foot">
-        <IoSparkline ioKey={drive.pool && drive.memberUuid ? ioKey(drive.pool, drive.memberUuid) : null} label={`I/O of ${drive.label}`} />
         <div className="drive-actions">
-          {drive.demo && drive.memberUuid ? <SimulationButtons drive={drive} /> : null}
+          {drive.memberUuid ? <MemberFaultButtons drive={drive} /> : null}
           <MenuButton
             label="Move to…"
             accessibleName={`Move ${drive.label} to…`}
@@ -111,8 +111,11 @@ export const DriveCard = memo(function DriveCard({ drive, pools, onMove }: Drive
   );
 });
 
-/** Demo pools only: fail a drive on purpose, or bring it back. */
-function SimulationButtons({ drive }: { drive: DriveView }) {
+/**
+ * Bring a failed or missing member back (any pool: the disk may have been
+ * reconnected); on demo pools, also fail one on purpose to watch the repair.
+ */
+function MemberFaultButtons({ drive }: { drive: DriveView }) {
   const engine = useEngine();
   const notify = useAppStore((s) => s.notify);
   const [busy, setBusy] = useState(false);
@@ -130,6 +133,7 @@ function SimulationButtons({ drive }: { drive: DriveView }) {
     }
   };
   const down = drive.state === 'failed' || drive.state === 'missing';
+  if (!down && !drive.demo) return null;
   return down ? (
     <button type="button" className="button" disabled={busy} onClick={() => void run('member-restore')} aria-label={`Restore ${drive.label}`}>
       Restore
