@@ -9,11 +9,16 @@ import { createUiSlice, type UiSlice } from './ui-slice';
 
 export type AppState = EngineSlice & PoolsSlice & DrivesSlice & JobsSlice & NotificationsSlice & UiSlice;
 
-export const useAppStore = create<AppState>()((...args) => ({
-  ...createEngineSlice(...args),
-  ...createPoolsSlice(...args),
-  ...createDrivesSlice(...args),
-  ...createJobsSlice(...args),
-  ...createNotificationsSlice(...args),
-  ...createUiSlice(...args),
-}));
+/** A fresh store (the app has one; tests make their own). */
+export function createAppStore() {
+  return create<AppState>()((...args) => ({
+    ...createEngineSlice(...args),
+    ...createPoolsSlice(...args),
+    ...createDrivesSlice(...args),
+    ...createJobsSlice(...args),
+    ...createNotificationsSlice(...args),
+    ...createUiSlice(...args),
+  }));
+}
+
+export const useAppStore = createAppStore();
