@@ -128,9 +128,16 @@ test('the full story: drag a drive into the pool, volume over NBD, failure, one-
   await expect(map.getByTestId('layout-map-summary')).toContainText(/chunks? degraded/);
   await snap(page, 'degraded');
 
+  // The plan is one click away; Cancel changes nothing.
+  await pool.getByRole('button', { name: 'Show the rebuild plan of pool demo' }).click();
+  const plan = page.getByRole('dialog', { name: 'Rebuild pool demo' });
+  await expect(plan.getByText('Data to move')).toBeVisible({ timeout: 30_000 });
+  await snap(page, 'rebuild-plan');
+  await plan.getByRole('button', { name: 'Cancel' }).click();
+  await expect(plan).toBeHidden();
+
   // One click: Rebuild, with the recommended plan.
-  await pool.getByRole('button', { name: 'Rebuild' }).click();
-  await confirmPlan(page, 'Rebuild pool demo');
+  await pool.getByRole('button', { name: 'Rebuild', exact: true }).click();
   await watchJob(page, /Rebuild/);
   await expect(pool.getByText('Online', { exact: true }).first()).toBeVisible({ timeout: 60_000 });
   await expect(page.getByRole('status', { name: 'Pool health' })).toContainText('All pools healthy');

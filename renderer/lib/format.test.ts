@@ -37,3 +37,12 @@ describe('driveLabel', () => {
     expect(driveLabel('nbd+unix:///?socket=/tmp/x/m2.sock')).toBe('m2.sock');
   });
 });
+
+describe('shortAddress', () => {
+  it('keeps the export name and shortens a deep socket path', async () => {
+    const { shortAddress } = await import('./short-address');
+    expect(shortAddress('nbd+unix:///demo/photos?socket=/tmp/spindle-e2e-x/run/nbd.sock')).toBe('nbd+unix:///demo/photos?socket=…/run/nbd.sock');
+    expect(shortAddress('nbd+unix:///v?socket=/run/n.sock')).toBe('nbd+unix:///v?socket=/run/n.sock');
+    expect(shortAddress('nbd://127.0.0.1:10809/demo/photos')).toBe('nbd://127.0.0.1:10809/demo/photos');
+  });
+});

@@ -88,7 +88,7 @@ export const DriveCard = memo(function DriveCard({ drive, pools, onMove }: Drive
         </dd>
         <dt>Errors</dt>
         <dd className={`tabular${errorTotal > 0 ? ' text-bad' : ''}`} data-testid="drive-errors">
-          {errors ? `read ${errors.read} · write ${errors.write} · checksum ${errors.checksum}` : <span className="muted">not in a pool</span>}
+          {!errors ? <span className="muted">not in a pool</span> : errorTotal === 0 ? 'none' : `read ${errors.read} · write ${errors.write} · checksum ${errors.checksum}`}
         </dd>
         {drive.reason ? (
           <>

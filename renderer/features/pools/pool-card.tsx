@@ -14,6 +14,8 @@ import { useAppStore } from '../../store/app-store';
 import { CapacityBar } from './capacity-bar';
 import { poolCapacity } from './capacity';
 import { NewVolumeForm } from './new-volume-form';
+import { PoolPolicyForm } from './pool-policy-form';
+import { RebuildCallout } from './rebuild-callout';
 import { VolumeTable } from './volume-table';
 
 const FREE_LAYOUTS = ['raid0', 'raid1', 'raid1x3', 'raid10', 'raid5', 'raid6'] as const;
@@ -35,18 +37,7 @@ export function PoolCard({ summary, status }: { summary: PoolSummary; status: Po
       </div>
       {summary.problem ? <p className="problem small">{summary.problem}</p> : null}
       {degraded && status ? (
-        <div className="rebuild-callout" role="group" aria-label={`Pool ${summary.name} needs a rebuild`}>
-          <p>
-            <strong>Redundancy is reduced.</strong> Rebuild to get it back (onto the spare when there is one, else into free space).
-          </p>
-          <button
-            type="button"
-            className="button button-primary button-large"
-            onClick={() => requestPlan({ pool: summary.name, action: { kind: 'rebuild' }, title: `Rebuild pool ${summary.name}` })}
-          >
-            Rebuild
-          </button>
-        </div>
+        <RebuildCallout pool={summary.name} />
       ) : null}
       {status ? (
         <>
@@ -63,6 +54,17 @@ export function PoolCard({ summary, status }: { summary: PoolSummary; status: Po
             </dl>
           </details>
           <MemberStrip pool={status} />
+          <div className="pool-tools">
+            <button
+              type="button"
+              className="button button-small"
+              onClick={() => requestPlan({ pool: summary.name, action: { kind: 'rebalance' }, title: `Rebalance pool ${summary.name}` })}
+              aria-label={`Rebalance pool ${summary.name}…`}
+            >
+              Rebalance…
+            </button>
+            <PoolPolicyForm pool={summary.name} />
+          </div>
           <div className="volumes-head">
             <h3>Volumes</h3>
             {!creating ? (

@@ -1,14 +1,17 @@
 /** A pool's volumes: layout, size, state, NBD address; export, layout map and (demo) corruption. */
 import { useState } from 'react';
-import type { PoolStatus, VolumeSummary } from '../../../preload/api';
+import type { PoolStatus, VolumeLayout, VolumeSummary } from '../../../preload/api';
 import { formatBytes } from '../../lib/format';
+import { shortAddress } from '../../lib/short-address';
 import { CopyButton } from '../../lib/ui/copy-button';
+import { MenuButton } from '../../lib/ui/menu-button';
 import { StateBadge } from '../../lib/ui/state-badge';
 import { useEngine } from '../../platform/engine-context';
 import { useAppStore } from '../../store/app-store';
 
 /** The demo writes sample data into the first 4 MiB of each volume: corrupt there so a read finds it. */
 const CORRUPT_WITHIN = 4 * 1024 * 1024;
+const LAYOUTS = ['raid0', 'raid1', 'raid1x3', 'raid10', 'raid5', 'raid6'] as const satisfies readonly VolumeLayout[];
 
 export function VolumeTable({ pool }: { pool: PoolStatus }) {
   if (pool.volumes.length === 0) return <p className="muted small">No volumes yet.</p>;
@@ -42,6 +45,7 @@ function VolumeRow({ pool, volume }: { pool: PoolStatus; volume: VolumeSummary }
   const engine = useEngine();
   const notify = useAppStore((s) => s.notify);
   const showMap = useAppStore((s) => s.showMap);
+  const requestPlan = useAppStore((s) => s.requestPlan);
   const [busy, setBusy] = useState(false);
   const id = `${pool.name}/${volume.name}`;
   const act = async (what: string, run: () => Promise<unknown>): Promise<void> => {
@@ -89,6 +93,14 @@ function VolumeRow({ pool, volume }: { pool: PoolStatus; volume: VolumeSummary }
         <button type="button" className="button button-small" aria-label={`Show layout map of ${id}`} onClick={() => showMap(pool.name, volume.name)}>
           Layout map
         </button>
+        <MenuButton
+          label="Migrate…"
+          accessibleName={`Change the layout of ${id}`}
+          items={LAYOUTS.filter((l) => l !== volume.layout).map((layout) => ({
+            label: `Migrate to ${layout}`,
+            onSelect: () => requestPlan({ pool: pool.name, action: { kind: 'migrate', volume: volume.name, layout }, title: `Migrate ${id} to ${layout}` }),
+          }))}
+        />
         {pool.demo ? (
           <button type="button" className="button button-small button-danger" disabled={busy} aria-label={`Corrupt a block of ${id}`} onClick={() => void corrupt()}>
             Corrupt a block
@@ -99,10 +111,3 @@ function VolumeRow({ pool, volume }: { pool: PoolStatus; volume: VolumeSummary }
   );
 }
 
-/** The address with the socket's folder shortened: the export name is what people look for. */
-function shortAddress(uri: string): string {
-  return uri.replace(/socket=(.*)$/, (_all, path: string) => {
-    const parts = path.split('/');
-    return `socket=${parts.length > 3 ? '…/' + parts.slice(-2).join('/') : path}`;
-  });
-}
