@@ -11,7 +11,7 @@
  */
 import { spawnSync } from 'node:child_process';
 import { mkdtemp, rm } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
+import os, { tmpdir } from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { chromium } from '@playwright/test';
@@ -35,6 +35,8 @@ interface Measured {
   worstFrameMs: number;
   framesOver20Ms: number;
   longTasks: number[];
+  /** Sum of layout-shift scores (not caused by input) while events stream in: 0 means nothing moved. */
+  layoutShift: number;
 }
 
 async function main(): Promise<void> {
@@ -66,6 +68,13 @@ async function main(): Promise<void> {
     await page.getByRole('img', { name: /Layout map of bench\/vm-images/ }).waitFor();
     await page.getByRole('list', { name: 'Jobs' }).getByRole('listitem').nth(fixture.jobs - 1).waitFor();
 
+    const cdp = await page.context().newCDPSession(page);
+    await cdp.send('Performance.enable');
+    const metrics = async (): Promise<Record<string, number>> =>
+      Object.fromEntries(((await cdp.send('Performance.getMetrics')) as { metrics: Array<{ name: string; value: number }> }).metrics.map((m) => [m.name, m.value]));
+    const loadBefore = os.loadavg()[0]!;
+    let before: Record<string, number> = {};
+    setTimeout(() => void metrics().then((m) => (before = m)), WARMUP_SECONDS * 1000);
     const result = await page.evaluate(
       async ({ warmup, seconds }) => {
         const longTasks: number[] = [];
@@ -73,8 +82,13 @@ async function main(): Promise<void> {
           for (const entry of list.getEntries()) longTasks.push(entry.duration);
           // The bench's tsconfig has Node's types, which do not know the browser's entry types.
         }).observe({ type: 'longtask' } as never);
+        let layoutShift = 0;
+        new PerformanceObserver((list) => {
+          for (const entry of list.getEntries() as unknown as Array<{ value: number; hadRecentInput: boolean }>) if (!entry.hadRecentInput) layoutShift += entry.value;
+        }).observe({ type: 'layout-shift' } as never);
         await new Promise((r) => setTimeout(r, warmup * 1000));
         longTasks.length = 0;
+        layoutShift = 0;
         const raf = (globalThis as unknown as { requestAnimationFrame(callback: (now: number) => void): number }).requestAnimationFrame.bind(globalThis);
         return await new Promise<Measured>((resolve) => {
           let frames = 0;
@@ -88,13 +102,15 @@ async function main(): Promise<void> {
             if (now - last > 20) over20++;
             last = now;
             if (now - start < seconds * 1000) raf(tick);
-            else resolve({ frames, seconds: (now - start) / 1000, worstFrameMs: worst, framesOver20Ms: over20, longTasks: [...longTasks] });
+            else resolve({ frames, seconds: (now - start) / 1000, worstFrameMs: worst, framesOver20Ms: over20, longTasks: [...longTasks], layoutShift });
           };
           raf(tick);
         });
       },
       { warmup: WARMUP_SECONDS, seconds: SECONDS },
     );
+    const after = await metrics();
+    const busy = (name: string) => ((after[name]! - before[name]!) * 1000) / result.seconds;
     const jobsMoved = await page.getByRole('list', { name: 'Jobs' }).getByRole('progressbar').first().getAttribute('aria-valuenow');
     const sparklines = await page.locator('.sparkline svg').count();
     const screenshot = path.join(root, 'test-results', 'bench-ui.png');
@@ -104,9 +120,14 @@ async function main(): Promise<void> {
     const maxTask = result.longTasks.length ? Math.max(...result.longTasks) : 0;
     console.log(`\nUI bench: ${fixture.drives} drives, ${fixture.jobs} jobs (10 progress events/s each), ${fixture.chunksPerVolume} chunks per volume, layout map open`);
     console.log(`  sparklines drawn: ${sparklines}; first job at ${jobsMoved} %${errors.length ? `; page errors: ${errors.join(' | ')}` : ''}`);
+    console.log(`  machine load average: ${loadBefore.toFixed(1)} → ${os.loadavg()[0]!.toFixed(1)} on ${os.cpus().length} cores (other work on the machine stretches frames and tasks)`);
+    console.log(
+      `  main thread busy: ${busy('TaskDuration').toFixed(0)} ms per second (script ${busy('ScriptDuration').toFixed(0)}, style ${busy('RecalcStyleDuration').toFixed(0)}, layout ${busy('LayoutDuration').toFixed(0)})`,
+    );
     console.log(`  frames: ${result.frames} in ${result.seconds.toFixed(1)} s = ${fps.toFixed(1)} fps (target ≥ 55) ${fps >= 55 ? 'OK' : 'MISSED'}`);
     console.log(`  worst frame gap: ${result.worstFrameMs.toFixed(1)} ms; frames later than 20 ms: ${result.framesOver20Ms}`);
     console.log(`  long tasks (> 50 ms): ${result.longTasks.length}${result.longTasks.length ? `, longest ${maxTask.toFixed(0)} ms` : ''} (target: none) ${result.longTasks.length === 0 ? 'OK' : 'MISSED'}`);
+    console.log(`  layout shift while updating: ${result.layoutShift.toFixed(4)} (target 0: nothing jumps) ${result.layoutShift < 0.001 ? 'OK' : 'MISSED'}`);
     console.log(`  screenshot: ${path.relative(root, screenshot)}`);
     if (errors.length) process.exitCode = 1;
   } finally {

@@ -8,7 +8,7 @@ import { StateBadge } from '../../lib/ui/state-badge';
 import { useEngine } from '../../platform/engine-context';
 import { useAppStore } from '../../store/app-store';
 import { ioKey } from '../../store/drives-slice';
-import { dragItemOf, type DriveView } from './drive-views';
+import { dragItemOf, sameDriveView, type DriveView } from './drive-views';
 import { IoSparkline } from './io-sparkline';
 
 export interface DriveCardProps {
@@ -109,7 +109,8 @@ export const DriveCard = memo(function DriveCard({ drive, pools, onMove }: Drive
       </div>
     </li>
   );
-});
+},
+(before, after) => before.onMove === after.onMove && before.pools === after.pools && sameDriveView(before.drive, after.drive));
 
 /**
  * Bring a failed or missing member back (any pool: the disk may have been

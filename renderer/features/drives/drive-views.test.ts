@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import type { Drive, MemberStatus, PoolStatus } from '../../../preload/api';
-import { driveViews } from './drive-views';
+import { driveViews, sameDriveView } from './drive-views';
 
 const member = (uuid: string, over: Partial<MemberStatus> = {}): MemberStatus => ({
   uuid,
@@ -48,5 +48,17 @@ describe('driveViews', () => {
   it('a drive whose SMART verdict is failing stands out even without engine errors', () => {
     const views = driveViews([pool([member('aa')])], [drive('x', { memberUuid: 'aa', smart: { verdict: 'failed', temperatureC: 50, reallocated: 120, pending: 8, uncorrectable: 3, powerOnHours: 40000, warnings: ['reallocated sectors'] } })]);
     expect(views[0]).toMatchObject({ state: 'failing', attention: true });
+  });
+});
+
+describe('sameDriveView', () => {
+  it('is true for a rebuilt view of an unchanged drive, false when anything it shows changed', () => {
+    const [a] = driveViews([pool([member('aa')])], undefined);
+    const [b] = driveViews([pool([member('aa')])], undefined);
+    const [c] = driveViews([pool([member('aa', { errors: { read: 0, write: 0, checksum: 1 } })])], undefined);
+    const [d] = driveViews([pool([member('aa', { freeSlabs: 4 })])], undefined);
+    expect(sameDriveView(a!, b!)).toBe(true);
+    expect(sameDriveView(a!, c!)).toBe(false);
+    expect(sameDriveView(a!, d!)).toBe(false);
   });
 });

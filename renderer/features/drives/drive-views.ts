@@ -117,3 +117,20 @@ function inventoryView(drive: Drive): DriveView {
 export function dragItemOf(view: DriveView): DragItem {
   return { uri: view.uri, label: view.label, pool: view.pool, memberUuid: view.memberUuid, role: view.role };
 }
+
+/**
+ * Whether two views show the same thing: the views are rebuilt whenever any
+ * pool changes, and comparing them field by field spares the cards whose
+ * drive did not change a render.
+ */
+export function sameDriveView(a: DriveView, b: DriveView): boolean {
+  if (a === b) return true;
+  for (const key of Object.keys(a) as Array<keyof DriveView>) {
+    const x = a[key];
+    const y = b[key];
+    if (x === y) continue;
+    if (typeof x !== 'object' || typeof y !== 'object' || x === null || y === null) return false;
+    if (JSON.stringify(x) !== JSON.stringify(y)) return false;
+  }
+  return true;
+}

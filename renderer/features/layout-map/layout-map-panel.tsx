@@ -1,11 +1,12 @@
 /** Where a volume's data lives: its chunks across the pool's drives, with a legend and per-drive counts. */
 import { useEffect, useMemo } from 'react';
+import { useShallow } from 'zustand/react/shallow';
 import { driveLabel } from '../../lib/drive-label';
 import { useEngine } from '../../platform/engine-context';
 import { useAppStore } from '../../store/app-store';
 import { volumeKey } from '../../store/pools-slice';
 import { CELL_KINDS, LayoutMapCanvas, columnWidth } from './layout-map-canvas';
-import { buildLayoutMap, CELL_LABELS } from './map-model';
+import { buildLayoutMap, CELL_LABELS, type MapMember } from './map-model';
 
 /** More chunks than this are grouped, so the picture stays one screen high. */
 const MAX_ROWS = 96;
@@ -20,11 +21,20 @@ function OpenLayoutMap({ pool, volume }: { pool: string; volume: string }) {
   const engine = useEngine();
   const close = useAppStore((s) => s.closeMap);
   const map = useAppStore((s) => s.volumeMaps[volumeKey(pool, volume)]);
-  const members = useAppStore((s) => s.poolStatus[pool]?.members);
+  // Keyed by what the map shows, so error counters ticking up do not redraw it.
+  const memberKeys = useAppStore(useShallow((s) => s.poolStatus[pool]?.members.map((m) => JSON.stringify([m.uuid, m.uri, m.state, m.role])) ?? []));
+  const members = useMemo(
+    () =>
+      memberKeys.map((key) => {
+        const [uuid, uri, state, role] = JSON.parse(key) as [string, string, MapMember['state'], MapMember['role']];
+        return { uuid, uri, state, role };
+      }),
+    [memberKeys],
+  );
   useEffect(() => {
     void engine.refreshVolumeMap(pool, volume);
   }, [engine, pool, volume]);
-  const model = useMemo(() => (map && members ? buildLayoutMap(map, members, MAX_ROWS) : undefined), [map, members]);
+  const model = useMemo(() => (map && members.length > 0 ? buildLayoutMap(map, members, MAX_ROWS) : undefined), [map, members]);
   const title = `Layout map of ${pool}/${volume}`;
   const colW = model ? columnWidth(model.columns.length) : 0;
 

@@ -62,7 +62,10 @@ function cellKind(role: ColumnRole, memberState: MemberStatus['state'], chunkDeg
   return role;
 }
 
-export function buildLayoutMap(volume: VolumeStatus, members: readonly MemberStatus[], maxRows: number): LayoutMapModel {
+/** What the map needs of a member (error counters do not change the picture). */
+export type MapMember = Pick<MemberStatus, 'uuid' | 'uri' | 'state' | 'role'>;
+
+export function buildLayoutMap(volume: VolumeStatus, members: readonly MapMember[], maxRows: number): LayoutMapModel {
   // Data members first, then spares; members the map mentions but the pool no longer lists go last.
   const columns: MapColumn[] = [...members].sort((a, b) => (a.role === b.role ? 0 : a.role === 'data' ? -1 : 1)).map((m) => ({ uuid: m.uuid, uri: m.uri, state: m.state, role: m.role }));
   const index = new Map(columns.map((c, i) => [c.uuid, i]));
