@@ -130,3 +130,56 @@ describe('pool and volume requests', () => {
     if (!result.ok) expect(result.error.message).toMatch(message);
   });
 });
+
+describe('drive, plan and job requests (issue 8)', () => {
+  const params = (method: string, p: unknown) => parseRequest(request({ method, params: p }));
+  const file = (name: string) => `file:/images/${name}.img`;
+
+  it.each([
+    ['drives-list', {}],
+    ['pool-add-member', { pool: 'tank', members: [file('f'), 'nbd://10.0.0.2:10809/sdb'] }],
+    ['pool-add-member', { pool: 'tank', members: [file('f')], force: true }],
+    ['pool-remove-member', { pool: 'tank', member: '1a2b' }],
+    ['pool-set-spare', { pool: 'tank', member: file('s'), spare: true }],
+    ['pool-set-spare', { pool: 'tank', member: '1a2b', spare: false }],
+    ['pool-set-policy', { pool: 'tank', policy: {} }],
+    ['pool-set-policy', { pool: 'tank', policy: { autoRebuild: true, jobIoShare: 0.25, scrubIntervalHours: 168 } }],
+    ['plan', { pool: 'tank', action: { kind: 'add', members: [file('f')] } }],
+    ['plan', { pool: 'tank', action: { kind: 'remove', member: '1a2b' } }],
+    ['plan', { pool: 'tank', action: { kind: 'spare', member: file('s') } }],
+    ['plan', { pool: 'tank', action: { kind: 'migrate', volume: 'vm-1', layout: 'raid6' } }],
+    ['plan', { pool: 'tank', action: { kind: 'rebalance' } }],
+    ['plan', { pool: 'tank', action: { kind: 'rebuild' } }],
+    ['plan', { pool: 'tank', action: { kind: 'rebuild', spare: '5f' } }],
+    ['job-start', { pool: 'tank', action: { kind: 'rebuild' } }],
+    ['job-list', {}],
+    ['job-list', { pool: 'tank' }],
+    ['job-pause', { id: 'job-12' }],
+    ['job-resume', { id: 'job-12' }],
+    ['job-cancel', { id: 'job-12' }],
+  ])('accepts %s %j', (method, p) => {
+    expect(params(method, p)).toMatchObject({ ok: true, method, params: p });
+  });
+
+  it.each([
+    ['drives-list', { all: true }, /all: unknown parameter/],
+    ['pool-add-member', { pool: 'tank', members: [] }, /members: members must name at least 1 member/],
+    ['pool-add-member', { pool: 'tank', members: ['sdb'] }, /members\.0: a member must be/],
+    ['pool-remove-member', { pool: 'tank' }, /member: required/],
+    ['pool-set-spare', { pool: 'tank', member: '1a2b' }, /spare: required/],
+    ['pool-set-policy', { pool: 'tank', policy: { jobIoShare: 2 } }, /policy\.jobIoShare: jobIoShare must be at most 1/],
+    ['pool-set-policy', { pool: 'tank', policy: { scrubIntervalHours: 1.5 } }, /scrubIntervalHours must be whole hours/],
+    ['pool-set-policy', { pool: 'tank', policy: { colour: 'red' } }, /policy\.colour: unknown parameter/],
+    ['plan', { pool: 'tank' }, /action: required/],
+    ['plan', { pool: 'tank', action: { kind: 'defrag' } }, /action\.kind must be one of add, remove, spare, migrate, rebalance, rebuild/],
+    ['plan', { pool: 'tank', action: { kind: 'migrate', volume: 'v', layout: 'raid7' } }, /layout must be one of/],
+    ['plan', { pool: 'tank', action: { kind: 'rebalance', now: true } }, /action\.now: unknown parameter/],
+    ['job-start', { pool: 'tank', action: { kind: 'add', members: [] } }, /members must name at least 1 member/],
+    ['job-pause', {}, /id: required/],
+    ['job-cancel', { id: 'job 1; rm' }, /id: id must be a job id/],
+  ])('refuses %s %j with a message naming the field', (method, p, message) => {
+    const result = params(method, p);
+    expect(result).toMatchObject({ ok: false, error: { code: 'INVALID_PARAMS' } });
+    if (!result.ok) expect(result.error.message).toMatch(message);
+  });
+});

@@ -68,6 +68,47 @@ const poolRef = { pool: name('pool') };
 const memberRef = v.pipe(v.string('member must be a string'), v.minLength(1, 'member must not be empty'), v.maxLength(4096, 'member is too long'));
 const volumeRef = { pool: name('pool'), name: name('volume name') };
 
+/** Job ids are the host's own short strings ("job-12"). */
+const jobId = v.pipe(v.string('id must be a job id string'), v.regex(/^[A-Za-z0-9._-]{1,64}$/, 'id must be a job id (letters, digits, ".", "_", "-")'));
+
+/** The reconfigurations a plan (and a job) can be about; `kind` selects one. */
+export const PLAN_ACTION_KINDS = ['add', 'remove', 'spare', 'migrate', 'rebalance', 'rebuild'] as const;
+export type PlanActionKind = (typeof PLAN_ACTION_KINDS)[number];
+
+const planActionSchema = v.variant(
+  'kind',
+  [
+    /** Add these drives as data members (and rebalance onto them). */
+    v.strictObject({ kind: v.literal('add'), members: memberList('members', 1) }),
+    /** Evacuate a member and take it out of the pool. */
+    v.strictObject({ kind: v.literal('remove'), member: memberRef }),
+    /** Make a drive the pool's spare. */
+    v.strictObject({ kind: v.literal('spare'), member: memberRef }),
+    /** Rewrite a volume in another layout. */
+    v.strictObject({ kind: v.literal('migrate'), volume: name('volume'), layout: v.picklist(VOLUME_LAYOUTS, `layout must be one of ${VOLUME_LAYOUTS.join(', ')}`) }),
+    /** Even out how full the members are. */
+    v.strictObject({ kind: v.literal('rebalance') }),
+    /**
+     * Get redundancy back after a member failed: onto `spare` when given,
+     * else the engine's recommendation (the spare first, else relocate or
+     * split into free space).
+     */
+    v.strictObject({ kind: v.literal('rebuild'), spare: v.optional(memberRef) }),
+  ],
+  `action.kind must be one of ${PLAN_ACTION_KINDS.join(', ')}`,
+);
+export type PlanAction = v.InferOutput<typeof planActionSchema>;
+
+const poolPolicySchema = v.strictObject({
+  /** Rebuild onto the spare as soon as a member fails, without asking. */
+  autoRebuild: v.optional(v.boolean('autoRebuild must be true or false')),
+  /** Share of the members' bandwidth background jobs may take while foreground I/O runs (0.05–1). */
+  jobIoShare: v.optional(v.pipe(v.number('jobIoShare must be a number'), v.minValue(0.05, 'jobIoShare must be at least 0.05'), v.maxValue(1, 'jobIoShare must be at most 1'))),
+  /** Hours between scrubs; 0 turns scheduled scrubs off. */
+  scrubIntervalHours: v.optional(v.pipe(v.number('scrubIntervalHours must be a number'), v.safeInteger('scrubIntervalHours must be whole hours'), v.minValue(0, 'scrubIntervalHours must be at least 0'), v.maxValue(24 * 365, 'scrubIntervalHours must be at most a year'))),
+});
+export type PoolPolicy = Required<v.InferOutput<typeof poolPolicySchema>>;
+
 export const requestSchemas = {
   /** The engine host's version and uptime. */
   version: v.strictObject({}),
@@ -130,6 +171,36 @@ export const requestSchemas = {
   'volume-corrupt': v.strictObject({ ...volumeRef, offset: byteCount('offset') }),
   /** Creates (once) the demo pool of image files in the state directory; reports the existing one after. */
   'demo-create': v.strictObject({}),
+
+  // --- Drives, reconfiguration, plans and jobs (issue 8's additions) ------
+  // Every reconfiguration is first a `plan` (nothing changes), then a
+  // `job-start` with the same action; the job reports through `job-progress`
+  // and `job-finished`. Reconfigurations that move data are jobs; naming a
+  // spare or a policy is immediate.
+
+  /** Every drive the host can see: pool members, spares, and unassigned drives from the helper's inventory. */
+  'drives-list': v.strictObject({}),
+  /** Adds drives to a pool as data members (their contents are lost); data moves onto them only through a rebalance job. */
+  'pool-add-member': v.strictObject({ ...poolRef, members: memberList('members', 1), force: v.optional(v.boolean('force must be true or false')) }),
+  /** Starts an evacuate job that moves every slab off the member, then removes it from the pool. */
+  'pool-remove-member': v.strictObject({ ...poolRef, member: memberRef }),
+  /**
+   * Makes a drive the pool's spare (`spare: true`): a member of the pool
+   * (uuid, prefix or URI; it must hold no data) or a new drive (URI). With
+   * `spare: false` the spare leaves the pool.
+   */
+  'pool-set-spare': v.strictObject({ ...poolRef, member: memberRef, spare: v.boolean('spare must be true or false') }),
+  /** Changes how the pool looks after itself; fields left out keep their value. */
+  'pool-set-policy': v.strictObject({ ...poolRef, policy: poolPolicySchema }),
+  /** What an action would do, without doing it. An impossible action is a plan with `possible: false` and the reason, not an error. */
+  plan: v.strictObject({ ...poolRef, action: planActionSchema }),
+  /** Starts the job for an action (the same action `plan` was asked about). */
+  'job-start': v.strictObject({ ...poolRef, action: planActionSchema }),
+  /** Running, paused and recently finished jobs, of one pool or all. */
+  'job-list': v.strictObject({ pool: v.optional(name('pool')) }),
+  'job-pause': v.strictObject({ id: jobId }),
+  'job-resume': v.strictObject({ id: jobId }),
+  'job-cancel': v.strictObject({ id: jobId }),
 } as const;
 
 export type RequestName = keyof typeof requestSchemas;
@@ -259,6 +330,126 @@ export interface CorruptionDone {
   readonly bytes: number;
 }
 
+// --- Drives, plans and jobs -------------------------------------------------
+
+/** `degraded`: in use with errors; `failing`: SMART predicts failure. */
+export type DriveState = 'online' | 'degraded' | 'failing' | 'failed' | 'missing';
+
+/** The helper's SMART report (native-helpers/smart.ts), summarised. */
+export interface SmartSummary {
+  /** The drive's own overall assessment; `warning`: passed, but with warnings (reallocations, self-test failures…). */
+  readonly verdict: 'passed' | 'warning' | 'failed' | 'unknown';
+  readonly temperatureC: number | null;
+  readonly reallocated: number | null;
+  readonly pending: number | null;
+  readonly uncorrectable: number | null;
+  readonly powerOnHours: number | null;
+  /** The helper's warnings, for people. */
+  readonly warnings: readonly string[];
+}
+
+export interface Drive {
+  /** Stable across restarts: the disk's WWN or serial, or the image path. */
+  readonly id: string;
+  /** /dev/disk/by-id/… for disks, the file path for images, the URI for remote drives. */
+  readonly path: string;
+  /** What to pass as a member to pool-create, pool-add-member or pool-set-spare. */
+  readonly uri: string;
+  /** Null where the drive does not say (image files, some USB bridges). */
+  readonly model: string | null;
+  readonly serial: string | null;
+  readonly size: number;
+  readonly rotational: boolean;
+  /** lsblk's transport (sata, sas, nvme, usb…), `file` for image files, `nbd` for remote drives; null when unknown. */
+  readonly transport: string | null;
+  readonly state: DriveState;
+  /** Null where the drive has no SMART (image files, remote drives, some USB bridges). */
+  readonly smart: SmartSummary | null;
+  /** The pool it belongs to and its role there; null for an unassigned drive. */
+  readonly poolName: string | null;
+  readonly role: 'data' | 'spare' | null;
+  /** The member uuid, when it belongs to a pool. */
+  readonly memberUuid: string | null;
+  /** Why it cannot be used (mounted, the system disk…), for unassigned drives that cannot. */
+  readonly unusableReason?: string;
+}
+
+/** How many member failures the pool's data would survive, and in words. */
+export interface Redundancy {
+  readonly failuresTolerated: number;
+  readonly description: string;
+}
+
+export interface PlanMemberSpace {
+  /** Member uuid, or the URI of a drive that is not a member yet. */
+  readonly member: string;
+  readonly uri: string;
+  readonly before: { readonly usedBytes: number; readonly freeBytes: number };
+  readonly after: { readonly usedBytes: number; readonly freeBytes: number };
+}
+
+export interface Plan {
+  readonly pool: string;
+  readonly action: PlanAction;
+  readonly possible: boolean;
+  /** Why not, when it is not possible. */
+  readonly reason?: string;
+  /** For people: "Rebuild onto the spare disk5", "Relocate into free space on 3 members"… */
+  readonly summary: string;
+  readonly bytesToMove: number;
+  readonly perMember: readonly PlanMemberSpace[];
+  readonly redundancyDuring: Redundancy;
+  readonly redundancyAfter: Redundancy;
+  readonly estimatedSeconds: number;
+  /** How long the data is less redundant than it will be after. */
+  readonly riskWindowSeconds: number;
+}
+
+export type JobKind = 'rebuild' | 'relocate' | 'split' | 'evacuate' | 'rebalance' | 'migrate' | 'scrub';
+export type JobState = 'queued' | 'running' | 'paused' | 'done' | 'cancelled' | 'failed';
+
+export interface JobProgress {
+  readonly id: string;
+  readonly pool: string;
+  readonly kind: JobKind;
+  readonly state: JobState;
+  /** For people: "Rebuild onto disk5". */
+  readonly title: string;
+  readonly bytesDone: number;
+  readonly bytesTotal: number;
+  /** Bytes per second over the last few seconds. */
+  readonly rate: number;
+  /** Null while unknown (just started, paused). */
+  readonly etaSeconds: number | null;
+}
+
+export interface BadBlockRepair {
+  readonly volume: string;
+  /** Byte offset in the volume. */
+  readonly offset: number;
+  readonly bytes: number;
+  /** The member uuid whose copy was bad. */
+  readonly member: string;
+  /** Where the good data came from: "copy on <uuid>" or "parity of row N". */
+  readonly repairedFrom: string;
+}
+
+export interface JobReport {
+  readonly movedBytes: number;
+  readonly elapsedSeconds: number;
+  readonly badBlocks: readonly BadBlockRepair[];
+  /** Why it failed, when it did. */
+  readonly error?: string;
+}
+
+export interface JobSummary extends JobProgress {
+  readonly action: PlanAction;
+  /** ISO 8601. */
+  readonly startedAt: string;
+  readonly finishedAt?: string;
+  readonly report?: JobReport;
+}
+
 export interface DemoCreated {
   /** False when the demo pool already existed (or was imported from its images). */
   readonly created: boolean;
@@ -287,6 +478,17 @@ export interface Replies {
   'member-restore': MemberRestored;
   'volume-corrupt': CorruptionDone;
   'demo-create': DemoCreated;
+  'drives-list': { readonly drives: readonly Drive[] };
+  'pool-add-member': PoolStatus;
+  'pool-remove-member': JobSummary;
+  'pool-set-spare': PoolStatus;
+  'pool-set-policy': PoolStatus & { readonly policy: PoolPolicy };
+  plan: Plan;
+  'job-start': JobSummary;
+  'job-list': { readonly jobs: readonly JobSummary[] };
+  'job-pause': JobSummary;
+  'job-resume': JobSummary;
+  'job-cancel': JobSummary;
 }
 
 // ---------------------------------------------------------------------------
@@ -308,10 +510,26 @@ export interface Events {
   'log': { readonly level: 'info' | 'warn' | 'error'; readonly message: string; readonly pool?: string };
   /** A pool was created, imported or exported, became (un)available, or gained or lost a volume. */
   'pool-list-changed': { readonly pools: readonly PoolSummary[] };
+  /** A job moved on or changed state; at most 10 a second per job (the latest wins). */
+  'job-progress': JobProgress;
+  /** A job ended (done, cancelled or failed), with its report. */
+  'job-finished': JobSummary & { readonly report: JobReport };
+  /** Each member's I/O rate, once a second while the pool is open (bytes per second, all causes). */
+  'member-io-rate': { readonly pool: string; readonly member: string; readonly readBytesPerSec: number; readonly writeBytesPerSec: number };
 }
 
 export type EventName = keyof Events;
-export const EVENT_NAMES: readonly EventName[] = ['engine-status', 'member-state', 'member-errors', 'volume-state', 'log', 'pool-list-changed'];
+export const EVENT_NAMES: readonly EventName[] = [
+  'engine-status',
+  'member-state',
+  'member-errors',
+  'volume-state',
+  'log',
+  'pool-list-changed',
+  'job-progress',
+  'job-finished',
+  'member-io-rate',
+];
 
 // ---------------------------------------------------------------------------
 // What the renderer sees as `window.spindle` (Electron preload or browser-mode

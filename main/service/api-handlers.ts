@@ -103,5 +103,21 @@ export function createHandlers(ctx: HostContext): Handlers {
     'member-restore': (p) => refusalsFail(() => pools.restoreMember(p)),
     'volume-corrupt': (p) => refusalsFail(() => pools.corrupt(p)),
     'demo-create': () => refusalsFail(() => createDemoPool(pools)),
+    // Contract additions of issue 8 that the engine host does not do yet: replace each line when its job lands.
+    'drives-list': () => notAvailableYet('drives-list (the drive inventory comes with the helper)'),
+    'pool-add-member': () => notAvailableYet('pool-add-member'),
+    'pool-remove-member': () => notAvailableYet('pool-remove-member (evacuate)'),
+    'pool-set-spare': () => notAvailableYet('pool-set-spare'),
+    'pool-set-policy': () => notAvailableYet('pool-set-policy'),
+    plan: () => notAvailableYet('plan'),
+    'job-start': () => notAvailableYet('job-start'),
+    'job-list': () => notAvailableYet('job-list'),
+    'job-pause': () => notAvailableYet('job-pause'),
+    'job-resume': () => notAvailableYet('job-resume'),
+    'job-cancel': () => notAvailableYet('job-cancel'),
   };
+}
+
+function notAvailableYet(what: string): never {
+  throw new RequestFailedError(`not available yet: ${what}`);
 }

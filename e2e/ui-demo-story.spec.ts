@@ -1,0 +1,178 @@
+/**
+ * The demo story against today's engine, in browser mode with a real engine
+ * host: the demo pool's drives, pools and volumes; a layout map; data written
+ * over the volume's real NBD export with qemu-io; a simulated drive failure
+ * seen on the drive, the pool and the map; restore; a corrupted block found
+ * by its checksum. Screenshots of each step are saved as test artifacts.
+ * The steps that need the jobs backend are in ui-rebuild-story.spec.ts.
+ */
+import { expect, test } from '@playwright/test';
+import { startApp, type RunningApp } from './spindle-app.js';
+import { auditAccessibility, openDemo, qemuIo, snap, tabTo } from './ui-support.js';
+
+let app: RunningApp;
+
+test.describe.configure({ mode: 'serial' });
+test.setTimeout(120_000);
+
+test.beforeAll(async () => {
+  app = await startApp();
+});
+
+test.afterAll(async () => {
+  await app?.stop();
+});
+
+test('the demo story: drives, pools, layout map, NBD data, failure, restore, corruption', async ({ page }) => {
+  await page.setViewportSize({ width: 1440, height: 1000 });
+  await openDemo(page, app.url);
+
+  // Drives, pools and volumes.
+  const pool = page.getByRole('article', { name: /^Pool demo/ });
+  await expect(pool.getByText('Online', { exact: true }).first()).toBeVisible();
+  await expect(page.getByTestId('drives-count')).toHaveText(/^6 drives/);
+  const drives = page.getByRole('list', { name: 'Drives of pool demo' }).getByRole('listitem');
+  await expect(drives).toHaveCount(6);
+  await expect(page.getByRole('listitem', { name: 'disk5.img' })).toContainText('Spare of demo');
+  await expect(pool.getByRole('meter', { name: 'Space in pool demo' })).toHaveAttribute('aria-valuetext', /used of/);
+  await expect(pool.getByRole('row', { name: /photos/ })).toContainText('raid1');
+  await expect(pool.getByRole('row', { name: /archive/ })).toContainText('raid5');
+  await expect(page.getByRole('status', { name: 'Pool health' })).toContainText('All pools healthy');
+  await snap(page, 'demo-pool');
+
+  // The layout map of the raid1 volume.
+  await page.getByRole('button', { name: 'Show layout map of demo/photos' }).click();
+  const map = page.getByRole('region', { name: 'Layout map of demo/photos' });
+  await expect(map.getByTestId('layout-map-summary')).toContainText('All chunks fully redundant');
+  await expect(map.getByRole('img', { name: /Layout map of demo\/photos: 0 of \d+ chunks degraded/ })).toBeVisible();
+  await map.getByText('Slabs per drive').click();
+  // The drive holding the first slab of the map: failing it must affect this volume.
+  const rows = map.getByRole('table').getByRole('row');
+  let victim = '';
+  for (const row of await rows.all()) {
+    const cells = await row.getByRole('cell').allTextContents();
+    if (cells.length > 1 && Number(cells[1]) > 0) {
+      victim = (await row.getByRole('rowheader').textContent())!;
+      break;
+    }
+  }
+  expect(victim).toMatch(/^disk\d\.img$/);
+  await snap(page, 'layout-map');
+
+  // Export the volume and write data over NBD.
+  await page.getByRole('button', { name: 'Export demo/photos over NBD' }).click();
+  await expect(page.getByRole('button', { name: 'Copy NBD address of demo/photos' })).toBeVisible();
+  const address = page.getByTestId('volume-demo/photos').locator('code');
+  const uri = (await address.getAttribute('title'))!;
+  expect(uri).toMatch(/^nbd\+unix:\/\/\/demo\/photos\?socket=/);
+  qemuIo(uri, 'write -P 0x5a 8M 2M', 'flush');
+  qemuIo(uri, 'read -P 0x5a 8M 2M');
+  await snap(page, 'exported');
+
+  // Simulate a failure of the drive that holds the map's first slab.
+  await page.getByRole('button', { name: `Simulate failure of ${victim}` }).click();
+  const victimCard = page.getByRole('listitem', { name: victim });
+  await expect(victimCard.getByText('Failed', { exact: true })).toBeVisible();
+  await expect(pool.getByText('Degraded', { exact: true }).first()).toBeVisible();
+  await expect(page.getByRole('status', { name: 'Pool health' })).toContainText('Redundancy reduced');
+  await expect(page.getByRole('alert', { name: `Drive ${victim} failed` })).toBeVisible();
+  // The one-click rebuild is offered; until the engine host runs jobs it says so in one line.
+  await pool.getByRole('button', { name: 'Rebuild', exact: true }).click();
+  await expect(page.getByRole('alert', { name: 'Could not start the rebuild of pool demo' })).toContainText('not available yet: job-start');
+  await expect(map.getByTestId('layout-map-summary')).toContainText(/[1-9]\d* chunks? degraded/);
+  await expect(map.getByRole('img', { name: /Layout map of demo\/photos: [1-9]\d* of \d+ chunks degraded/ })).toBeVisible();
+  const victimRow = map.getByRole('table').getByRole('row', { name: new RegExp(`^${victim.replace('.', '\\.')}`) });
+  await expect(victimRow.getByRole('cell').first()).toHaveText('failed');
+  // The data is still all there, served from the other copy.
+  qemuIo(uri, 'read -P 0x5a 8M 2M');
+  await snap(page, 'drive-failed');
+
+  // Restore it.
+  await page.getByRole('button', { name: `Restore ${victim}` }).click();
+  await expect(victimCard.getByText('Online', { exact: true })).toBeVisible({ timeout: 30_000 });
+  await expect(page.getByRole('status', { name: new RegExp(`Repair finished: ${victim.replace('.', '\\.')} is back online`) })).toBeVisible();
+  await expect(page.getByRole('status', { name: 'Pool health' })).toContainText('All pools healthy');
+  await expect(map.getByTestId('layout-map-summary')).toContainText('All chunks fully redundant');
+  await snap(page, 'restored');
+
+  // Corrupt a block and read it back over NBD: the checksum catches it.
+  await page.getByRole('button', { name: 'Corrupt a block of demo/photos' }).click();
+  await expect(page.getByRole('status', { name: /^Corrupted one copy of the block at .* in demo\/photos$/ })).toBeVisible();
+  qemuIo(uri, 'read 0 4M');
+  await expect(page.getByRole('status', { name: /^Checksum errors found on disk\d\.img$/ })).toBeVisible();
+  await expect(page.getByRole('status', { name: /^Repair finished in pool demo$/ })).toBeVisible();
+  await expect(page.getByTestId('drives-attention')).toHaveText('1 drive needs attention');
+  await expect(page.locator('[data-testid="drive-errors"]', { hasText: /checksum [1-9]/ })).toHaveCount(1);
+  qemuIo(uri, 'read -P 0x5a 8M 2M');
+  await snap(page, 'checksum-error');
+
+  await auditAccessibility(page);
+});
+
+test('every control has a role and a name, in light and dark themes', async ({ page }) => {
+  await openDemo(page, app.url);
+  await page.getByRole('button', { name: 'Show layout map of demo/archive' }).click();
+  await expect(page.getByRole('img', { name: /Layout map of demo\/archive/ })).toBeVisible();
+  const roles = await auditAccessibility(page);
+  expect(roles.get('button')).toEqual(expect.arrayContaining(['Export demo/archive over NBD', 'Corrupt a block of demo/archive', 'Move disk0.img to…', 'Drag disk0.img']));
+  expect(roles.get('meter')).toContain('Space in pool demo');
+  expect(roles.get('region')).toEqual(expect.arrayContaining(['Notifications', 'Pools']));
+  await page.emulateMedia({ colorScheme: 'dark' });
+  const background = await page.evaluate(() => getComputedStyle(document.body).backgroundColor);
+  expect(background).toBe('rgb(15, 18, 22)');
+  await snap(page, 'dark-theme');
+  await page.emulateMedia({ colorScheme: 'light' });
+  expect(await page.evaluate(() => getComputedStyle(document.body).backgroundColor)).toBe('rgb(244, 245, 247)');
+});
+
+test('keyboard only: fail and restore a drive, open the plan preview from "Move to…"', async ({ page }) => {
+  await openDemo(page, app.url);
+  await expect(page.getByRole('listitem', { name: 'disk2.img' })).toBeVisible();
+
+  await tabTo(page, 'Simulate failure of disk2.img');
+  await page.keyboard.press('Enter');
+  await expect(page.getByRole('listitem', { name: 'disk2.img' }).getByText('Failed', { exact: true })).toBeVisible();
+  await tabTo(page, 'Restore disk2.img');
+  await page.keyboard.press('Enter');
+  await expect(page.getByRole('listitem', { name: 'disk2.img' }).getByText('Online', { exact: true })).toBeVisible({ timeout: 30_000 });
+
+  // The keyboard alternative to dragging the spare out of its pool.
+  await tabTo(page, 'Move disk5.img to…');
+  await page.keyboard.press('Enter');
+  const menu = page.getByRole('menu', { name: 'Move disk5.img to…' });
+  await expect(menu).toBeVisible();
+  await expect(menu.getByRole('menuitem', { name: 'Remove from pool demo' })).toBeFocused();
+  await page.keyboard.press('Enter');
+  const dialog = page.getByRole('dialog', { name: 'Remove the spare disk5.img from pool demo' });
+  await expect(dialog).toBeVisible();
+  // Until the engine host plans reconfigurations, the preview says so and nothing can be confirmed.
+  await expect(dialog.getByRole('alert')).toContainText('not available yet: plan');
+  await expect(dialog.getByRole('button', { name: 'Confirm' })).toBeDisabled();
+  await snap(page, 'keyboard-plan-preview');
+  await page.keyboard.press('Escape');
+  await expect(dialog).toBeHidden();
+  await expect(page.getByRole('button', { name: 'Move disk5.img to…' })).toBeVisible();
+});
+
+test('dragging a drive out of its pool opens the plan preview before anything changes', async ({ page }) => {
+  await openDemo(page, app.url);
+  const handle = page.getByRole('button', { name: 'Drag disk5.img', exact: true });
+  const target = page.getByTestId('unassigned-drives');
+  await handle.scrollIntoViewIfNeeded();
+  const from = (await handle.boundingBox())!;
+  await page.mouse.move(from.x + from.width / 2, from.y + from.height / 2);
+  await page.mouse.down();
+  await page.mouse.move(from.x + 20, from.y + 20, { steps: 5 });
+  await expect(target.getByText('Drop here to evacuate the drive and remove it from its pool')).toBeVisible();
+  await target.scrollIntoViewIfNeeded();
+  const to = (await target.boundingBox())!;
+  await page.mouse.move(to.x + to.width / 2, to.y + to.height / 2, { steps: 10 });
+  await page.mouse.up();
+  const dialog = page.getByRole('dialog', { name: 'Remove the spare disk5.img from pool demo' });
+  await expect(dialog).toBeVisible();
+  await expect(dialog.getByRole('alert')).toContainText('not available yet: plan');
+  await snap(page, 'drag-plan-preview');
+  await dialog.getByRole('button', { name: 'Cancel' }).click();
+  await expect(dialog).toBeHidden();
+  await expect(page.getByRole('listitem', { name: 'disk5.img' })).toContainText('Spare of demo');
+});
