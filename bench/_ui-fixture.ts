@@ -66,6 +66,7 @@ export function installBenchFixture(options: FixtureOptions): void {
     members,
     volumes,
     freeSpace: { raid0: 400 * GiB, raid1: 200 * GiB, raid1x3: 133 * GiB, raid10: 200 * GiB, raid5: 360 * GiB, raid6: 320 * GiB },
+    policy: { autoRepair: true, latencyBudget: 2 },
   });
   const drives = members.map((m, i) => ({
     id: `wwn-0x5000c500${(0xa0000 + i).toString(16)}`,

@@ -72,7 +72,7 @@ const volumeRef = { pool: name('pool'), name: name('volume name') };
 const jobId = v.pipe(v.string('id must be a job id string'), v.regex(/^[A-Za-z0-9._-]{1,64}$/, 'id must be a job id (letters, digits, ".", "_", "-")'));
 
 /** The reconfigurations a plan (and a job) can be about; `kind` selects one. */
-export const PLAN_ACTION_KINDS = ['add', 'remove', 'spare', 'migrate', 'rebalance', 'rebuild'] as const;
+export const PLAN_ACTION_KINDS = ['add', 'remove', 'spare', 'migrate', 'rebalance', 'rebuild', 'scrub'] as const;
 export type PlanActionKind = (typeof PLAN_ACTION_KINDS)[number];
 
 const planActionSchema = v.variant(
@@ -84,8 +84,13 @@ const planActionSchema = v.variant(
     v.strictObject({ kind: v.literal('remove'), member: memberRef }),
     /** Make a drive the pool's spare. */
     v.strictObject({ kind: v.literal('spare'), member: memberRef }),
-    /** Rewrite a volume in another layout. */
-    v.strictObject({ kind: v.literal('migrate'), volume: name('volume'), layout: v.picklist(VOLUME_LAYOUTS, `layout must be one of ${VOLUME_LAYOUTS.join(', ')}`) }),
+    /** Rewrite a volume in another layout (and width: members per chunk; the layout's default for the pool when omitted). */
+    v.strictObject({
+      kind: v.literal('migrate'),
+      volume: name('volume'),
+      layout: v.picklist(VOLUME_LAYOUTS, `layout must be one of ${VOLUME_LAYOUTS.join(', ')}`),
+      width: v.optional(v.pipe(v.number('width must be a number'), v.safeInteger('width must be a whole number'), v.minValue(1, 'width must be at least 1'), v.maxValue(257, 'width must be at most 257'))),
+    }),
     /** Even out how full the members are. */
     v.strictObject({ kind: v.literal('rebalance') }),
     /**
@@ -94,18 +99,37 @@ const planActionSchema = v.variant(
      * split into free space).
      */
     v.strictObject({ kind: v.literal('rebuild'), spare: v.optional(memberRef) }),
+    /** Read every block of one volume (or all), check checksums and parity, repair what is bad from good copies. */
+    v.strictObject({ kind: v.literal('scrub'), volume: v.optional(name('volume')) }),
   ],
   `action.kind must be one of ${PLAN_ACTION_KINDS.join(', ')}`,
 );
 export type PlanAction = v.InferOutput<typeof planActionSchema>;
 
+/** The smallest and largest latency budgets a pool takes (factors of the idle p99 latency). */
+export const LATENCY_BUDGET_MIN = 1.1;
+export const LATENCY_BUDGET_MAX = 10;
+
 const poolPolicySchema = v.strictObject({
-  /** Rebuild onto the spare as soon as a member fails, without asking. */
-  autoRebuild: v.optional(v.boolean('autoRebuild must be true or false')),
-  /** Share of the members' bandwidth background jobs may take while foreground I/O runs (0.05–1). */
-  jobIoShare: v.optional(v.pipe(v.number('jobIoShare must be a number'), v.minValue(0.05, 'jobIoShare must be at least 0.05'), v.maxValue(1, 'jobIoShare must be at most 1'))),
-  /** Hours between scrubs; 0 turns scheduled scrubs off. */
-  scrubIntervalHours: v.optional(v.pipe(v.number('scrubIntervalHours must be a number'), v.safeInteger('scrubIntervalHours must be whole hours'), v.minValue(0, 'scrubIntervalHours must be at least 0'), v.maxValue(24 * 365, 'scrubIntervalHours must be at most a year'))),
+  /**
+   * Repair by itself when a member holding data fails: rebuild onto the
+   * spare, else relocate into free space on one member, else split it over
+   * several. When none fits, the member waits for a person.
+   */
+  autoRepair: v.optional(v.boolean('autoRepair must be true or false')),
+  /**
+   * How much background jobs may slow foreground I/O: while a job runs, the
+   * foreground p99 latency may be up to this many times the idle p99
+   * (LATENCY_BUDGET_MIN–LATENCY_BUDGET_MAX); the engine slows the job to
+   * keep it there. Default 2.
+   */
+  latencyBudget: v.optional(
+    v.pipe(
+      v.number('latencyBudget must be a number'),
+      v.minValue(LATENCY_BUDGET_MIN, `latencyBudget must be at least ${LATENCY_BUDGET_MIN}`),
+      v.maxValue(LATENCY_BUDGET_MAX, `latencyBudget must be at most ${LATENCY_BUDGET_MAX}`),
+    ),
+  ),
 });
 export type PoolPolicy = Required<v.InferOutput<typeof poolPolicySchema>>;
 
@@ -284,6 +308,7 @@ export interface PoolStatus extends PoolSummary {
   readonly volumes: readonly VolumeSummary[];
   /** Bytes a new volume of each layout could still get. */
   readonly freeSpace: Readonly<Record<VolumeLayout, number>>;
+  readonly policy: PoolPolicy;
 }
 
 export type ColumnRole = 'data' | 'copy' | 'parity-p' | 'parity-q';
@@ -403,9 +428,16 @@ export interface Plan {
   readonly estimatedSeconds: number;
   /** How long the data is less redundant than it will be after. */
   readonly riskWindowSeconds: number;
+  /** What else people should know ("the estimate uses a default rate: no job has run on this pool yet"). */
+  readonly notes?: readonly string[];
 }
 
-export type JobKind = 'rebuild' | 'relocate' | 'split' | 'evacuate' | 'rebalance' | 'migrate' | 'scrub';
+/**
+ * What a job does. `spare` is not an engine job: naming a spare is
+ * immediate; job-start for a `spare` action answers with a job already done,
+ * so that every started action has a job to show.
+ */
+export type JobKind = 'rebuild' | 'relocate' | 'split' | 'evacuate' | 'rebalance' | 'migrate' | 'scrub' | 'spare';
 export type JobState = 'queued' | 'running' | 'paused' | 'done' | 'cancelled' | 'failed';
 
 export interface JobProgress {
@@ -430,14 +462,24 @@ export interface BadBlockRepair {
   readonly bytes: number;
   /** The member uuid whose copy was bad. */
   readonly member: string;
-  /** Where the good data came from: "copy on <uuid>" or "parity of row N". */
+  /** Where the good data came from: "copy on <uuid>" or "parity of row N"; "nothing valid was left" for a lost block. */
   readonly repairedFrom: string;
 }
 
 export interface JobReport {
+  /** Bytes copied to new places (slab moves, a migrate's rewrite); 0 for a scrub. */
   readonly movedBytes: number;
+  /** Bytes read and checked, for a scrub. */
+  readonly checkedBytes?: number;
   readonly elapsedSeconds: number;
+  /** The first 1000 bad blocks found; blocksRepaired and blocksLost count them all. */
   readonly badBlocks: readonly BadBlockRepair[];
+  readonly blocksRepaired?: number;
+  /** Blocks for which no valid copy was left: they read as errors. */
+  readonly blocksLost?: number;
+  /** Members the job took out of the pool (uuid). */
+  readonly membersRemoved?: readonly string[];
+  readonly notes?: readonly string[];
   /** Why it failed, when it did. */
   readonly error?: string;
 }
@@ -514,7 +556,7 @@ export interface Events {
   'job-progress': JobProgress;
   /** A job ended (done, cancelled or failed), with its report. */
   'job-finished': JobSummary & { readonly report: JobReport };
-  /** Each member's I/O rate, once a second while the pool is open (bytes per second, all causes). */
+  /** Each member's I/O rate, once a second while the pool is open and a client is connected (bytes per second, all causes). */
   'member-io-rate': { readonly pool: string; readonly member: string; readonly readBytesPerSec: number; readonly writeBytesPerSec: number };
 }
 

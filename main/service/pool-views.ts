@@ -13,6 +13,7 @@ import {
   type ColumnRole,
   type MemberStatus,
   type PoolHealth,
+  type PoolPolicy,
   type PoolStatus,
   type PoolSummary,
   type VolumeExport,
@@ -102,7 +103,16 @@ export function poolStatus(pool: Pool, demo: boolean, exportOf: ExportLookup): P
     members: [...pool.members.values()].map((m) => memberStatus(pool, m, used)),
     volumes: pool.volumeNames().map((name) => volumeSummary(pool, name, exportOf(name))),
     freeSpace,
+    policy: poolPolicy(pool),
   };
+}
+
+/** The engine leaves the latency budget unset until someone sets it; its default is 2 (job-runner.ts). */
+const DEFAULT_LATENCY_BUDGET = 2;
+
+export function poolPolicy(pool: Pool): PoolPolicy {
+  const { autoRepair, latencyBudget } = pool.state.policy;
+  return { autoRepair, latencyBudget: latencyBudget ?? DEFAULT_LATENCY_BUDGET };
 }
 
 export function volumeSummary(pool: Pool, name: string, exported: VolumeExport | undefined): VolumeSummary {

@@ -17,6 +17,7 @@ const member = (uuid: string, over: Partial<MemberStatus> = {}): MemberStatus =>
 const poolStatus: PoolStatus = {
   name: 'demo', uuid: 'p', health: 'online', demo: true, memberCount: 2, volumeCount: 0, slabSize: 1 << 20, slabDataBytes: 1 << 19,
   members: [member('a'), member('b')], volumes: [], freeSpace: { raid0: 0, raid1: 0, raid1x3: 0, raid10: 0, raid5: 0, raid6: 0 },
+  policy: { autoRepair: true, latencyBudget: 2 },
 };
 
 function endpoint() {

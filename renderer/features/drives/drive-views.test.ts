@@ -16,7 +16,7 @@ const member = (uuid: string, over: Partial<MemberStatus> = {}): MemberStatus =>
 const pool = (members: MemberStatus[]): PoolStatus => ({
   name: 'demo', uuid: 'p', health: 'online', demo: true, memberCount: members.length, volumeCount: 0,
   slabSize: 1024 * 1024, slabDataBytes: 1000 * 1024, members, volumes: [],
-  freeSpace: { raid0: 0, raid1: 0, raid1x3: 0, raid10: 0, raid5: 0, raid6: 0 },
+  freeSpace: { raid0: 0, raid1: 0, raid1x3: 0, raid10: 0, raid5: 0, raid6: 0 }, policy: { autoRepair: true, latencyBudget: 2 },
 });
 
 const drive = (id: string, over: Partial<Drive> = {}): Drive => ({

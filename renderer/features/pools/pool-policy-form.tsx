@@ -1,14 +1,18 @@
-/** How the pool looks after itself: automatic rebuild onto the spare, the share of bandwidth jobs may take, scrub interval. */
+/** How the pool looks after itself: automatic repair, and how much jobs may slow foreground I/O. */
 import { useState, type FormEvent } from 'react';
 import { useEngine } from '../../platform/engine-context';
 import { useAppStore } from '../../store/app-store';
 
+/** The contract's LATENCY_BUDGET_MIN and _MAX (the renderer takes only types from it; the engine host checks again). */
+const LATENCY_BUDGET_MIN = 1.1;
+const LATENCY_BUDGET_MAX = 10;
+
 export function PoolPolicyForm({ pool }: { pool: string }) {
   const engine = useEngine();
   const notify = useAppStore((s) => s.notify);
-  const [autoRebuild, setAutoRebuild] = useState(true);
-  const [share, setShare] = useState('25');
-  const [scrubDays, setScrubDays] = useState('30');
+  const current = useAppStore((s) => s.poolStatus[pool]?.policy);
+  const [autoRepair, setAutoRepair] = useState(current?.autoRepair ?? true);
+  const [budget, setBudget] = useState(String(current?.latencyBudget ?? 2));
   const [error, setError] = useState<string>();
   const [busy, setBusy] = useState(false);
   const submit = async (event: FormEvent): Promise<void> => {
@@ -16,13 +20,9 @@ export function PoolPolicyForm({ pool }: { pool: string }) {
     setBusy(true);
     setError(undefined);
     try {
-      const reply = await engine.api.request('pool-set-policy', {
-        pool,
-        policy: { autoRebuild, jobIoShare: Number(share) / 100, scrubIntervalHours: Math.round(Number(scrubDays) * 24) },
-      });
-      setAutoRebuild(reply.policy.autoRebuild);
-      setShare(String(Math.round(reply.policy.jobIoShare * 100)));
-      setScrubDays(String(reply.policy.scrubIntervalHours / 24));
+      const reply = await engine.api.request('pool-set-policy', { pool, policy: { autoRepair, latencyBudget: Number(budget) } });
+      setAutoRepair(reply.policy.autoRepair);
+      setBudget(String(reply.policy.latencyBudget));
       notify({ level: 'success', title: `Policy of pool ${pool} saved` });
     } catch (e) {
       setError((e as Error).message);
@@ -35,16 +35,20 @@ export function PoolPolicyForm({ pool }: { pool: string }) {
       <summary>Policy</summary>
       <form className="inline-form" aria-label={`Policy of pool ${pool}`} onSubmit={(e) => void submit(e)}>
         <label className="checkbox-label">
-          <input type="checkbox" checked={autoRebuild} onChange={(e) => setAutoRebuild(e.target.checked)} />
-          Rebuild onto the spare automatically
+          <input type="checkbox" checked={autoRepair} onChange={(e) => setAutoRepair(e.target.checked)} />
+          Repair automatically when a drive fails (onto the spare, else into free space)
         </label>
         <label>
-          Jobs may use (% of bandwidth)
-          <input type="number" min={5} max={100} value={share} onChange={(e) => setShare(e.target.value)} className="tabular" />
-        </label>
-        <label>
-          Scrub every (days, 0 = never)
-          <input type="number" min={0} max={365} value={scrubDays} onChange={(e) => setScrubDays(e.target.value)} className="tabular" />
+          Jobs may slow foreground I/O to (× its idle p99 latency)
+          <input
+            type="number"
+            min={LATENCY_BUDGET_MIN}
+            max={LATENCY_BUDGET_MAX}
+            step={0.1}
+            value={budget}
+            onChange={(e) => setBudget(e.target.value)}
+            className="tabular"
+          />
         </label>
         <div className="form-buttons">
           <button type="submit" className="button" disabled={busy}>
