@@ -8,15 +8,20 @@
  * message unchanged. Anything else is a bug and goes out as INTERNAL.
  */
 import { BlockDeviceError } from '../nbd/block-device.js';
+import { JobError } from '../engine/job-types.js';
 import { LayoutNameError } from '../engine/layouts.js';
+import { GeometryError } from '../engine/on-disk-format.js';
 import { MemberUriError } from '../engine/member-uri.js';
 import { MetadataError } from '../engine/metadata-store.js';
 import { PoolError } from '../engine/pool.js';
 import { CONTRACT_VERSION, type Replies, type RequestName, type RequestParams } from '../../preload/api.js';
 import { CorruptionRefusedError } from './corrupt-block.js';
 import { createDemoPool } from './demo-pool.js';
+import { DiskHelperError } from './disk-helper-client.js';
 import { MemberNotFoundError } from './find-member.js';
+import { PoolActions } from './pool-actions.js';
 import { RegistryError, type PoolRegistry } from './pool-registry.js';
+import { RequestFailedError } from './request-failed-error.js';
 import { ExportError } from './volume-exports.js';
 
 export interface HostContext {
@@ -32,13 +37,7 @@ export type Handlers = {
   [N in RequestName]: (params: RequestParams<N>) => Promise<Replies[N]> | Replies[N];
 };
 
-/** Thrown by a handler for a request that is valid but cannot be done. */
-export class RequestFailedError extends Error {
-  constructor(message: string) {
-    super(message);
-    this.name = 'RequestFailedError';
-  }
-}
+export { RequestFailedError };
 
 export function uptimeMs(ctx: HostContext): number {
   return Math.round(performance.now() - ctx.startedAtMonotonicMs);
@@ -47,6 +46,9 @@ export function uptimeMs(ctx: HostContext): number {
 /** Errors whose message is the answer: refusals, not bugs. */
 const REFUSALS = [
   PoolError,
+  JobError,
+  GeometryError,
+  DiskHelperError,
   RegistryError,
   MemberUriError,
   MetadataError,
@@ -61,6 +63,7 @@ async function refusalsFail<T>(run: () => Promise<T>): Promise<T> {
   try {
     return await run();
   } catch (error) {
+    if (error instanceof RequestFailedError) throw error;
     if (REFUSALS.some((type) => error instanceof type)) throw new RequestFailedError((error as Error).message);
     throw error;
   }
@@ -68,6 +71,7 @@ async function refusalsFail<T>(run: () => Promise<T>): Promise<T> {
 
 export function createHandlers(ctx: HostContext): Handlers {
   const { pools } = ctx;
+  const actions = new PoolActions(pools);
   return {
     version: () => ({
       version: ctx.version,
@@ -103,21 +107,16 @@ export function createHandlers(ctx: HostContext): Handlers {
     'member-restore': (p) => refusalsFail(() => pools.restoreMember(p)),
     'volume-corrupt': (p) => refusalsFail(() => pools.corrupt(p)),
     'demo-create': () => refusalsFail(() => createDemoPool(pools)),
-    // Contract additions of issue 8 that the engine host does not do yet: replace each line when its job lands.
-    'drives-list': () => notAvailableYet('drives-list (the drive inventory comes with the helper)'),
-    'pool-add-member': () => notAvailableYet('pool-add-member'),
-    'pool-remove-member': () => notAvailableYet('pool-remove-member (evacuate)'),
-    'pool-set-spare': () => notAvailableYet('pool-set-spare'),
-    'pool-set-policy': () => notAvailableYet('pool-set-policy'),
-    plan: () => notAvailableYet('plan'),
-    'job-start': () => notAvailableYet('job-start'),
-    'job-list': () => notAvailableYet('job-list'),
-    'job-pause': () => notAvailableYet('job-pause'),
-    'job-resume': () => notAvailableYet('job-resume'),
-    'job-cancel': () => notAvailableYet('job-cancel'),
+    'drives-list': () => refusalsFail(async () => ({ drives: await pools.drives.list(await pools.poolsForDrives()) })),
+    'pool-add-member': (p) => refusalsFail(() => pools.addMembers({ pool: p.pool, members: p.members, role: 'data', force: p.force })),
+    'pool-remove-member': (p) => refusalsFail(() => actions.start(p.pool, { kind: 'remove', member: p.member })),
+    'pool-set-spare': (p) => refusalsFail(() => actions.setSpare(p.pool, p.member, p.spare)),
+    'pool-set-policy': (p) => refusalsFail(() => pools.setPolicy(p.pool, p.policy)),
+    plan: (p) => refusalsFail(() => actions.plan(p.pool, p.action)),
+    'job-start': (p) => refusalsFail(() => actions.start(p.pool, p.action)),
+    'job-list': (p) => refusalsFail(async () => ({ jobs: await actions.list(p.pool) })),
+    'job-pause': (p) => refusalsFail(() => actions.pause(p.id)),
+    'job-resume': (p) => refusalsFail(() => actions.resume(p.id)),
+    'job-cancel': (p) => refusalsFail(() => actions.cancel(p.id)),
   };
-}
-
-function notAvailableYet(what: string): never {
-  throw new RequestFailedError(`not available yet: ${what}`);
 }

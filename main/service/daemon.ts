@@ -14,7 +14,7 @@ import { ControlClient } from './control-client.js';
 import { EngineHost } from './engine-host.js';
 import { packageInfo } from './package-info.js';
 import { PoolRegistry } from './pool-registry.js';
-import { controlSocketPath, ensurePrivateDir, pidFilePath, runtimeDir, stateDir } from './runtime-paths.js';
+import { controlSocketPath, ensurePrivateDir, jobMaxRate, pidFilePath, runtimeDir, stateDir } from './runtime-paths.js';
 
 export interface DaemonHandle {
   readonly host: EngineHost;
@@ -34,6 +34,7 @@ export class AlreadyRunningError extends Error {
 
 export async function startDaemon(log: (line: string) => void = (line) => console.error(line)): Promise<DaemonHandle> {
   const socketPath = controlSocketPath();
+  const maxRate = jobMaxRate();
   await ensurePrivateDir(runtimeDir());
   await ensurePrivateDir(stateDir());
   await removeStaleSocket(socketPath);
@@ -52,7 +53,7 @@ export async function startDaemon(log: (line: string) => void = (line) => consol
     })();
     return stopping;
   };
-  const pools = new PoolRegistry({ stateDir: stateDir(), runtimeDir: runtimeDir(), log });
+  const pools = new PoolRegistry({ stateDir: stateDir(), runtimeDir: runtimeDir(), log, ...(maxRate !== undefined ? { jobMaxRate: maxRate } : {}) });
   const host = new EngineHost({
     socketPath,
     version: packageInfo().version,

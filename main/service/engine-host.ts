@@ -24,6 +24,7 @@ import {
 } from '../../preload/api.js';
 import { createHandlers, RequestFailedError, uptimeMs, type Handlers, type HostContext } from './api-handlers.js';
 import { LineFramer, MessageTooLargeError } from './line-framer.js';
+import { MemberIoSampler } from './member-io-sampler.js';
 import type { PoolRegistry } from './pool-registry.js';
 
 /** A client whose unsent output passes this is too slow to keep (bytes). */
@@ -48,6 +49,8 @@ export class EngineHost {
   private statusTimer: NodeJS.Timeout | undefined;
   private readonly log: (line: string) => void;
   private readonly unsubscribe: () => void;
+  /** Member I/O rates, sampled while at least one client is connected. */
+  private readonly ioRates: MemberIoSampler;
 
   constructor(private readonly options: EngineHostOptions) {
     this.log = options.log ?? (() => {});
@@ -60,6 +63,7 @@ export class EngineHost {
     };
     this.handlers = createHandlers(this.context);
     this.unsubscribe = options.pools.subscribe((event, data) => this.broadcast(event, data));
+    this.ioRates = new MemberIoSampler(() => options.pools.openPools(), (data) => this.broadcast('member-io-rate', data));
     this.server = createServer((socket) => this.accept(socket));
   }
 
@@ -80,6 +84,7 @@ export class EngineHost {
 
   async close(): Promise<void> {
     clearInterval(this.statusTimer);
+    this.ioRates.stop();
     this.unsubscribe();
     for (const socket of this.clients) socket.end();
     await new Promise<void>((resolve) => this.server.close(() => resolve()));
@@ -105,6 +110,7 @@ export class EngineHost {
 
   private accept(socket: Socket): void {
     this.clients.add(socket);
+    this.ioRates.start();
     const framer = new LineFramer(MAX_MESSAGE_BYTES);
     socket.on('data', (chunk: Buffer) => {
       let lines: string[];
@@ -123,7 +129,10 @@ export class EngineHost {
       for (const line of lines) void this.handleLine(socket, line);
     });
     socket.on('error', () => {}); // a vanished client is normal; 'close' cleans up
-    socket.on('close', () => this.clients.delete(socket));
+    socket.on('close', () => {
+      this.clients.delete(socket);
+      if (this.clients.size === 0) this.ioRates.stop();
+    });
     this.send(socket, { type: 'event', event: 'engine-status', data: this.status() });
   }
 

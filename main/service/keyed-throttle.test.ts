@@ -43,4 +43,17 @@ describe('KeyedThrottle', () => {
     vi.advanceTimersByTime(500);
     expect(sent).toEqual([1]);
   });
+
+  it('forgets the pending update of a key whose stream ended, and only that one', () => {
+    vi.useFakeTimers({ toFake: ['setTimeout', 'clearTimeout', 'performance'] });
+    const sent: Array<[string, number]> = [];
+    const throttle = new KeyedThrottle<number>(100, (key, value) => sent.push([key, value]));
+    throttle.push('job-1', 1);
+    throttle.push('job-1', 2);
+    throttle.push('job-2', 1);
+    throttle.push('job-2', 2);
+    throttle.forget('job-1');
+    vi.advanceTimersByTime(200);
+    expect(sent).toEqual([['job-1', 1], ['job-2', 1], ['job-2', 2]]);
+  });
 });

@@ -35,6 +35,14 @@ export class KeyedThrottle<T> {
     this.pending.set(key, { value, timer });
   }
 
+  /** Drops the pending update of one key, whose stream has ended (a late one would be stale). */
+  forget(key: string): void {
+    const entry = this.pending.get(key);
+    if (entry) clearTimeout(entry.timer);
+    this.pending.delete(key);
+    this.lastSent.delete(key);
+  }
+
   /** Drops every pending update (shutdown). */
   clear(): void {
     for (const entry of this.pending.values()) clearTimeout(entry.timer);

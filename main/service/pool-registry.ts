@@ -18,7 +18,9 @@
  *   nothing to reconcile at the next import.
  *
  * Member restores do not take the serial chain: a resync can take long, and
- * the rest of the host must not wait for it.
+ * the rest of the host must not wait for it. Nor do jobs (pool-actions.ts):
+ * they run in the engine; only their effect on the member list (a rebuilt
+ * or evacuated member leaves the pool) is saved, when it happens.
  */
 import { join } from 'node:path';
 import { readdir, rename } from 'node:fs/promises';
@@ -26,12 +28,15 @@ import type { BlockDevice } from '../nbd/block-device.js';
 import { parseLayoutName } from '../engine/layouts.js';
 import { normaliseMemberUri, openMember } from '../engine/member-uri.js';
 import { createPool, importPool } from '../engine/pool-open.js';
+import type { PoolPolicy as EnginePoolPolicy } from '../engine/pool-state.js';
 import type { MemberSource, Pool } from '../engine/pool.js';
 import type {
   CorruptionDone,
   Events,
+  JobProgress,
   MemberRestored,
   MemberStatus,
+  PoolPolicy,
   PoolStatus,
   PoolSummary,
   Replies,
@@ -41,16 +46,19 @@ import type {
 } from '../../preload/api.js';
 import { corruptBlock } from './corrupt-block.js';
 import { DemoDisks } from './demo-disks.js';
+import { DriveInventory } from './drive-inventory.js';
 import { findMember } from './find-member.js';
+import { JobBook } from './job-book.js';
 import { KeyedThrottle } from './keyed-throttle.js';
 import { closeMembers, openAllMembers, openReachableMembers } from './member-sources.js';
 import { forwardPoolEvents, type PoolEventListener, type PoolEventName } from './pool-event-forwarder.js';
 import { PoolStateFile, type SavedPool } from './pool-state-file.js';
-import { memberStatus, poolStatus, poolSummary, unavailableSummary, volumeStatus, volumeSummary } from './pool-views.js';
+import { memberStatus, poolPolicy, poolStatus, poolSummary, unavailableSummary, volumeStatus, volumeSummary } from './pool-views.js';
 import { VolumeExports } from './volume-exports.js';
 
-/** ≤ 10 member-errors events a second per member (issue 7). */
+/** ≤ 10 member-errors events a second per member, and job-progress events per job (issue 7). */
 const MEMBER_ERRORS_INTERVAL_MS = 100;
+const JOB_PROGRESS_INTERVAL_MS = 100;
 
 /** A request that is valid but cannot be done here; the message is for people. */
 export class RegistryError extends Error {
@@ -66,6 +74,15 @@ export interface PoolRegistryOptions {
   /** nbd.sock lives here (a private folder: the socket is the only access control). */
   readonly runtimeDir: string;
   readonly log?: (line: string) => void;
+  /** A ceiling on every job's I/O, bytes per second (SPINDLE_JOB_MAX_RATE; tests slow jobs down with it). */
+  readonly jobMaxRate?: number;
+}
+
+/** An open pool, for the modules that act on it (pool-actions.ts, drive-inventory.ts). */
+export interface OpenPoolView {
+  readonly pool: Pool;
+  readonly demo: boolean;
+  readonly jobs: JobBook;
 }
 
 interface OpenPool {
@@ -75,9 +92,10 @@ interface OpenPool {
   /** Every device opened for this pool, with the URI it was opened from; closed with the pool. */
   readonly devices: Map<BlockDevice, string>;
   /** URIs to open at the next start: the members' own, and those of members missing now. */
-  readonly memberUris: readonly string[];
+  memberUris: string[];
   /** Exported volumes, with the TCP port to bind again at the next start. */
   readonly exports: Map<string, { tcpPort?: number }>;
+  readonly jobs: JobBook;
   readonly detach: () => void;
 }
 
@@ -93,13 +111,18 @@ export class PoolRegistry {
   readonly exports: VolumeExports;
   /** The demo pool's image files, served over NBD by this host (demo-disks.ts). */
   readonly demoDisks: DemoDisks;
+  /** Drives: members, unused demo images, the helper's disks (drive-inventory.ts). */
+  readonly drives: DriveInventory;
   readonly stateDir: string;
+  readonly runtimeDir: string;
   private readonly entries = new Map<string, Entry>();
   private readonly stateFile: PoolStateFile;
   private readonly listeners = new Set<PoolEventListener>();
   /** pool/member uuid of the restores running now. */
   private readonly restoring = new Set<string>();
   private readonly errorEvents: KeyedThrottle<Events['member-errors']>;
+  private readonly jobProgress: KeyedThrottle<JobProgress>;
+  private readonly jobMaxRate: number | undefined;
   private readonly log: (line: string) => void;
   private chain: Promise<unknown> = Promise.resolve();
   private starting: Promise<void> | undefined;
@@ -107,11 +130,20 @@ export class PoolRegistry {
 
   constructor(options: PoolRegistryOptions) {
     this.stateDir = options.stateDir;
+    this.runtimeDir = options.runtimeDir;
     this.log = options.log ?? (() => {});
+    this.jobMaxRate = options.jobMaxRate;
     this.stateFile = new PoolStateFile(options.stateDir);
     this.exports = new VolumeExports(join(options.runtimeDir, 'nbd.sock'), this.log);
     this.demoDisks = new DemoDisks(options.runtimeDir, this.log);
     this.errorEvents = new KeyedThrottle(MEMBER_ERRORS_INTERVAL_MS, (_key, data) => this.emit('member-errors', data));
+    this.jobProgress = new KeyedThrottle(JOB_PROGRESS_INTERVAL_MS, (_key, data) => this.emit('job-progress', data));
+    this.drives = new DriveInventory({
+      runtimeDir: options.runtimeDir,
+      stateDir: options.stateDir,
+      demoDisks: this.demoDisks,
+      report: (level, message) => this.report(level, message),
+    });
   }
 
   subscribe(listener: PoolEventListener): () => void {
@@ -154,6 +186,29 @@ export class PoolRegistry {
     return this.openPool(name).pool;
   }
 
+  /** An open pool with its jobs; a RegistryError naming the pools when there is none of that name. */
+  async openEntry(name: string): Promise<OpenPoolView> {
+    await this.start();
+    return this.openPool(name);
+  }
+
+  /** Every open pool, and the member URIs of those that could not be opened (their drives are not free). */
+  async poolsForDrives(): Promise<{ open: Array<OpenPoolView & { name: string }>; unavailableUris: string[] }> {
+    await this.start();
+    const open: Array<OpenPoolView & { name: string }> = [];
+    const unavailableUris: string[] = [];
+    for (const [name, entry] of this.entries) {
+      if (entry.kind === 'open') open.push({ name, pool: entry.pool, demo: entry.demo, jobs: entry.jobs });
+      else unavailableUris.push(...entry.saved.members);
+    }
+    return { open, unavailableUris };
+  }
+
+  /** The pools open now (for the I/O rate sampler; no waiting for the start). */
+  openPools(): Pool[] {
+    return [...this.entries.values()].flatMap((e) => (e.kind === 'open' ? [e.pool] : []));
+  }
+
   async has(name: string): Promise<{ demo: boolean } | undefined> {
     await this.start();
     const entry = this.entries.get(name);
@@ -168,7 +223,7 @@ export class PoolRegistry {
     return this.serial(async () => {
       if (this.entries.has(params.name)) throw new RegistryError(`a pool named ${params.name} already exists`);
       const spares = params.spares ?? [];
-      const opened = await this.openAll([...params.members, ...spares]);
+      const opened = await this.openAll([...params.members, ...spares], params.force ?? false);
       let pool: Pool;
       try {
         pool = await createPool({
@@ -193,7 +248,8 @@ export class PoolRegistry {
   async import(params: RequestParams<'pool-import'>): Promise<Replies['pool-import']> {
     await this.start();
     return this.serial(async () => {
-      const opened = await this.openAll(params.members);
+      // Importing is asking for what is on them: a disk's existing data is expected.
+      const opened = await this.openAll(params.members, true);
       let report;
       try {
         report = await importPool(opened);
@@ -300,6 +356,78 @@ export class PoolRegistry {
     });
   }
 
+  // ---------------------------------------------------------------- members and policy
+
+  /**
+   * Adds drives to a pool (data members or spares; their contents are lost),
+   * all or none: the drives are opened first, and one the pool refuses
+   * stops the ones after it (those before stay added, and are saved).
+   */
+  async addMembers(params: { pool: string; members: readonly string[]; role?: 'data' | 'spare'; force?: boolean }): Promise<PoolStatus> {
+    await this.start();
+    return this.serial(async () => {
+      const entry = this.openPool(params.pool);
+      const opened = await this.openAll(params.members, params.force ?? false);
+      let added = 0;
+      try {
+        for (const source of opened) {
+          await entry.pool.addMember(source, { role: params.role ?? 'data', force: params.force });
+          entry.devices.set(source.device, source.uri);
+          entry.memberUris = unique([...entry.memberUris, source.uri]);
+          added++;
+        }
+      } finally {
+        await closeMembers(opened.slice(added));
+        if (added > 0) {
+          await this.save(`member(s) were added to pool ${params.pool}`);
+          this.emitListChanged();
+        }
+      }
+      return this.status(params.pool);
+    });
+  }
+
+  /** Opens drives to learn their sizes, and closes them (plans of adds): refused like addMembers would refuse them. */
+  async probeDrives(uris: readonly string[]): Promise<Array<{ uri: string; size: number }>> {
+    await this.start();
+    const opened = await this.openAll(uris, false);
+    try {
+      return opened.map((s) => ({ uri: s.uri, size: s.device.size }));
+    } finally {
+      await closeMembers(opened);
+    }
+  }
+
+  /** Changes what the pool does by itself (kept in the pool's own metadata, not in pools.json). */
+  async setPolicy(name: string, policy: Partial<PoolPolicy>): Promise<PoolStatus & { policy: PoolPolicy }> {
+    await this.start();
+    const { pool } = this.openPool(name);
+    const change: Partial<EnginePoolPolicy> = {
+      ...(policy.autoRepair !== undefined ? { autoRepair: policy.autoRepair } : {}),
+      ...(policy.latencyBudget !== undefined ? { latencyBudget: policy.latencyBudget } : {}),
+    };
+    await pool.setPolicy(change);
+    this.emit('log', { level: 'info', message: `policy of pool ${name}: automatic repair ${pool.state.policy.autoRepair ? 'on' : 'off'}, latency budget ${poolPolicy(pool).latencyBudget}× the idle p99`, pool: name });
+    const status = await this.status(name);
+    return { ...status, policy: status.policy };
+  }
+
+  /** A job took a member out of the pool (rebuilt, relocated, split or evacuated): close its device, forget its URI. */
+  private memberLeft(name: string, label: string): void {
+    const entry = this.entries.get(name);
+    if (entry?.kind !== 'open') return;
+    const uri = normalisedOrSelf(label);
+    for (const [device, opened] of entry.devices) {
+      if (opened === uri || opened === label) {
+        entry.devices.delete(device);
+        void device.close().catch(() => {});
+      }
+    }
+    entry.memberUris = entry.memberUris.filter((u) => u !== uri && u !== label);
+    this.emitListChanged();
+    void this.serial(() => this.save(`member ${label} left pool ${name}`)).catch((error: unknown) => this.report('error', describe(error), name));
+  }
+
   // ---------------------------------------------------------------- faults
 
   async failMember(params: RequestParams<'member-fail'>): Promise<MemberStatus> {
@@ -364,6 +492,7 @@ export class PoolRegistry {
       await this.starting?.catch(() => {});
       await this.chain.catch(() => {});
       this.errorEvents.clear();
+      this.jobProgress.clear();
       await this.exports.close();
       for (const [name, entry] of this.entries) {
         if (entry.kind !== 'open') continue;
@@ -374,7 +503,8 @@ export class PoolRegistry {
         }
       }
       this.entries.clear();
-      // Last: the demo pools' members were served by it.
+      // Last: the pools' members were served by them.
+      await this.drives.close();
       await this.demoDisks.close();
     })();
     return this.closing;
@@ -412,7 +542,7 @@ export class PoolRegistry {
   }
 
   /** Opens member URIs that no pool here uses; all or nothing. */
-  private async openAll(uris: readonly string[]): Promise<MemberSource[]> {
+  private async openAll(uris: readonly string[], confirmExistingData: boolean): Promise<MemberSource[]> {
     const normal = uris.map((uri) => normaliseMemberUri(uri));
     for (const uri of normal) {
       for (const [name, entry] of this.entries) {
@@ -421,18 +551,32 @@ export class PoolRegistry {
         }
       }
     }
+    await this.drives.prepare(normal, { confirmExistingData });
     return openAllMembers(normal);
   }
 
+
   private register(pool: Pool, demo: boolean, sources: readonly MemberSource[], memberUris: readonly string[]): void {
-    this.entries.set(pool.name, {
+    const name = pool.name;
+    const emit: PoolEventListener = (event, data) => this.emit(event, data);
+    const jobs = new JobBook(pool, emit, this.jobProgress);
+    const forwarding = forwardPoolEvents(pool, emit, this.errorEvents, this.log);
+    const onRemoved = (_uuid: string, label: string): void => this.memberLeft(name, label);
+    pool.on('member-removed', onRemoved);
+    if (this.jobMaxRate !== undefined) pool.jobs.tuning = { ...pool.jobs.tuning, maxRate: this.jobMaxRate };
+    this.entries.set(name, {
       kind: 'open',
       pool,
       demo,
       devices: new Map(sources.map((s) => [s.device, s.uri])),
-      memberUris,
+      memberUris: [...memberUris],
       exports: new Map(),
-      detach: forwardPoolEvents(pool, (event, data) => this.emit(event, data), this.errorEvents, this.log),
+      jobs,
+      detach: () => {
+        forwarding();
+        jobs.detach();
+        pool.off('member-removed', onRemoved);
+      },
     });
   }
 
@@ -482,6 +626,8 @@ export class PoolRegistry {
 
   /** Imports one saved pool; returns why it could not be, or undefined. */
   private async importSaved(saved: SavedPool): Promise<string | undefined> {
+    // Served again if this host or its helper served them (demo images, helper disks); the pool's own labels are expected.
+    await this.drives.prepare(saved.members, { confirmExistingData: true }).catch((error: unknown) => this.report('warn', describe(error), saved.name));
     const { opened, failures } = await openReachableMembers(saved.members);
     for (const failure of failures) this.report('warn', failure.error.message, saved.name);
     if (opened.length === 0) return `none of its ${saved.members.length} member(s) could be opened${failures[0] ? ` (${failures[0].error.message})` : ''}`;
@@ -500,7 +646,8 @@ export class PoolRegistry {
     }
     const rejected = new Set(report.unrecognized.map((u) => u.uri));
     await closeMembers(opened.filter((s) => rejected.has(s.uri)));
-    this.register(pool, saved.demo, opened.filter((s) => !rejected.has(s.uri)), saved.members);
+    // A member that no longer carries the pool's labels left it (a job removed it just before a crash): forget it too.
+    this.register(pool, saved.demo, opened.filter((s) => !rejected.has(s.uri)), saved.members.filter((uri) => !rejected.has(uri)));
     await this.restoreExports(saved.name, saved.exports);
     const missing = report.missing.length > 0 ? ` with ${report.missing.length} member(s) missing` : '';
     this.report(report.missing.length > 0 ? 'warn' : 'info', `imported pool ${saved.name}${missing}`, saved.name);
@@ -563,6 +710,14 @@ export class PoolRegistry {
 
 function exportName(pool: string, volume: string): string {
   return `${pool}/${volume}`;
+}
+
+function normalisedOrSelf(uri: string): string {
+  try {
+    return normaliseMemberUri(uri);
+  } catch {
+    return uri;
+  }
 }
 
 function unique(values: readonly string[]): string[] {
