@@ -421,6 +421,7 @@ export interface Plan {
   readonly reason?: string;
   /** For people: "Rebuild onto the spare disk5", "Relocate into free space on 3 members"… */
   readonly summary: string;
+  /** Bytes the job copies to new places; for a scrub, the bytes it reads and checks. */
   readonly bytesToMove: number;
   readonly perMember: readonly PlanMemberSpace[];
   readonly redundancyDuring: Redundancy;

@@ -8,6 +8,7 @@ import { join } from 'node:path';
 import { ContractError } from '../../preload/api.js';
 import { addDemoCommand } from './commands/demo-command.js';
 import { addFaultCommands } from './commands/fault-commands.js';
+import { addJobCommands } from './commands/job-commands.js';
 import { addPoolCommands } from './commands/pool-commands.js';
 import { addVolumeCommands } from './commands/volume-commands.js';
 import { CliError, EXIT_FAILURE, EXIT_OK, EXIT_USAGE, parsePort, print, processIo, type Io, type JsonOption } from './commands/command-support.js';
@@ -117,6 +118,7 @@ export function buildProgram(io: Io = processIo): Command {
 
   addPoolCommands(program, io);
   addVolumeCommands(program, io);
+  addJobCommands(program, io);
   addFaultCommands(program, io);
   addDemoCommand(program, io);
 

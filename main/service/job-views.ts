@@ -21,9 +21,19 @@ const BLOCK = 4096;
 
 export type FinishedJob = JobSummary & { readonly report: JobReport };
 
+/**
+ * Member URIs as people tell drives apart in a sentence: a drive served on
+ * a local socket (a demo image, a helper disk) by its export name ("disk1"),
+ * not by the socket path.
+ */
+export function readableLabels(text: string): string {
+  return text.replace(/nbd\+unix:\/\/\/([^?\s]+)\?socket=[^\s)]+/g, '$1');
+}
+
 /** The engine's one-line summary, as a title for people. */
 export function jobTitle(summary: string): string {
-  return summary.length > 0 ? summary[0]!.toUpperCase() + summary.slice(1) : summary;
+  const text = readableLabels(summary);
+  return text.length > 0 ? text[0]!.toUpperCase() + text.slice(1) : text;
 }
 
 /** The contract action a job request carries out. */

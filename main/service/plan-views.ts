@@ -8,6 +8,7 @@ import { chunkTolerance } from '../engine/job-moves.js';
 import type { JobPlan, MemberSpace, VolumeRedundancy } from '../engine/job-types.js';
 import type { Pool } from '../engine/pool.js';
 import type { Plan, PlanAction, PlanMemberSpace, Redundancy } from '../../preload/api.js';
+import { readableLabels } from './job-views.js';
 
 /** Further member failures each volume survives now. */
 export function volumeTolerances(pool: Pool): Map<string, number> {
@@ -75,7 +76,7 @@ export function planView(pool: Pool, action: PlanAction, plan: JobPlan, extraNot
     pool: pool.name,
     action,
     possible: true,
-    summary: plan.summary,
+    summary: readableLabels(plan.summary),
     bytesToMove: plan.bytes,
     perMember: plan.members.map((m) => memberSpaceView(pool, m)),
     redundancyDuring: redundancyOf(pool, plan.redundancy, 'during'),

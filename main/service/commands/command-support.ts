@@ -25,11 +25,21 @@ export class CliError extends Error {
 export interface Io {
   out(text: string): void;
   err(text: string): void;
+  /** Whether stdout is a terminal (live progress, plans before starting); absent: it is not. */
+  readonly tty?: boolean;
+  /** The terminal's width in characters, when it is one. */
+  readonly columns?: number;
 }
 
 export const processIo: Io = {
   out: (text) => process.stdout.write(text),
   err: (text) => process.stderr.write(text),
+  get tty() {
+    return process.stdout.isTTY === true;
+  },
+  get columns() {
+    return process.stdout.columns;
+  },
 };
 
 export interface JsonOption {

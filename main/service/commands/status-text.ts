@@ -36,6 +36,7 @@ export function poolStatusText(status: PoolStatus): string {
   const lines = [
     `pool ${status.name}: ${health(status)}`,
     `  uuid ${status.uuid}, slabs of ${formatSize(status.slabSize)} (${formatSize(status.slabDataBytes)} of data)${status.demo ? ', demo pool' : ''}`,
+    `  automatic repair ${status.policy.autoRepair ? 'on' : 'off'}, jobs may slow foreground I/O to ${status.policy.latencyBudget}× its idle p99 latency`,
     'members:',
     table(
       ['ID', 'STATE', 'ROLE', 'SLABS', 'FREE', 'ERRORS r/w/c', 'URI'],
