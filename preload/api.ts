@@ -497,7 +497,10 @@ export interface DemoCreated {
   /** False when the demo pool already existed (or was imported from its images). */
   readonly created: boolean;
   readonly pool: PoolStatus;
+  /** The pool's image files. */
   readonly images: readonly string[];
+  /** Image files beside them that no pool used when the demo was made: drives to try adding. */
+  readonly unassigned: readonly string[];
 }
 
 export interface Replies {

@@ -4,8 +4,12 @@
  * (`demo/disk0.img` … `disk5.img`), served over NBD by the engine host
  * (demo-disks.ts) so the pool reaches them as it reaches real disks, a pool
  * "demo" of the first five with the
- * sixth as its spare, a raid1 and a raid5 volume with some data written.
- * Marked demo, so simulated faults (corruption included) are allowed on it.
+ * sixth as its spare, a raid1 and a raid5 volume with some data written,
+ * and a seventh image (`disk6.img`) that no pool uses, to try adding a
+ * drive with. Marked demo, so simulated faults (corruption included) are
+ * allowed on it; automatic repair is off, so that a simulated failure stays
+ * to be looked at and rebuilt by hand (`spindle pool policy demo
+ * --auto-repair on` turns it on).
  *
  * Idempotent: when the pool exists it is reported; when only its images do
  * (it was exported), they are imported again; otherwise it is made afresh.
@@ -21,6 +25,8 @@ export const DEMO_POOL_NAME = 'demo';
 const DEMO_SLAB_SIZE = 32 * MiB + 64 * 1024;
 /** Mixed sizes on purpose: the allocator's handling of them is part of the demo. The last is the spare. */
 const IMAGE_SIZES = [256, 320, 384, 448, 512, 384].map((mib) => mib * MiB);
+/** Images made beside the pool's, for no pool: drives to add. */
+const UNASSIGNED_SIZES = [320].map((mib) => mib * MiB);
 const VOLUMES = [
   { name: 'photos', layout: 'raid1', size: 128 * MiB },
   { name: 'archive', layout: 'raid5', size: 384 * MiB },
@@ -43,13 +49,15 @@ export function createDemoPool(registry: PoolRegistry): Promise<DemoCreated> {
 async function makeDemo(registry: PoolRegistry): Promise<DemoCreated> {
   const dir = join(registry.stateDir, 'demo');
   const images = IMAGE_SIZES.map((_, i) => join(dir, `disk${i}.img`));
+  const unassigned = UNASSIGNED_SIZES.map((_, i) => join(dir, `disk${IMAGE_SIZES.length + i}.img`));
   // Members over NBD, served by the engine host (demo-disks.ts), as real disks are by the helper.
   const uris = images.map((path) => registry.demoDisks.uriOf(path));
   const known = await registry.has(DEMO_POOL_NAME);
   if (known && !known.demo) throw new RegistryError(`a pool named ${DEMO_POOL_NAME} exists and is not the demo pool; export it first`);
   if (known) {
     try {
-      return { created: false, pool: await registry.status(DEMO_POOL_NAME), images };
+      const pool = await registry.status(DEMO_POOL_NAME);
+      return { created: false, pool, images, unassigned: await makeMissing(dir, unassigned) };
     } catch {
       // Known but unavailable (its images were removed): forget it and make a new one.
       await registry.exportPool(DEMO_POOL_NAME);
@@ -60,7 +68,7 @@ async function makeDemo(registry: PoolRegistry): Promise<DemoCreated> {
       await registry.demoDisks.serve(images);
       const imported = await registry.import({ members: uris, demo: true });
       const { unrecognized: _unrecognized, ...pool } = imported;
-      return { created: false, pool, images };
+      return { created: false, pool, images, unassigned: await makeMissing(dir, unassigned) };
     } catch {
       // Not a pool (a creation interrupted before its labels were written): make it again below.
     }
@@ -85,11 +93,31 @@ async function makeDemo(registry: PoolRegistry): Promise<DemoCreated> {
     demo: true,
     force: true,
   });
+  await registry.setPolicy(DEMO_POOL_NAME, { autoRepair: false });
   for (const volume of VOLUMES) await registry.createVolume({ pool: DEMO_POOL_NAME, name: volume.name, size: volume.size, layout: volume.layout });
   const pool = await registry.pool(DEMO_POOL_NAME);
   for (const volume of VOLUMES) await pool.volume(volume.name).write(0, sampleData(volume.name));
   await pool.flush();
-  return { created: true, pool: await registry.status(DEMO_POOL_NAME), images };
+  return { created: true, pool: await registry.status(DEMO_POOL_NAME), images, unassigned: await makeMissing(dir, unassigned) };
+}
+
+/**
+ * Makes the images that are missing; one that exists is left alone (it may
+ * be in a pool by now, the demo's or another). Returns all of them.
+ */
+async function makeMissing(dir: string, paths: readonly string[]): Promise<string[]> {
+  await mkdir(dir, { recursive: true, mode: 0o700 });
+  for (const [i, path] of paths.entries()) {
+    if (await allExist([path])) continue;
+    const file = await open(path, 'wx', 0o600).catch(() => undefined);
+    if (!file) continue;
+    try {
+      await file.truncate(UNASSIGNED_SIZES[i]!);
+    } finally {
+      await file.close();
+    }
+  }
+  return [...paths];
 }
 
 /** A readable banner, then bytes that differ from block to block (so a copy mix-up would show). */
