@@ -342,6 +342,20 @@ describe('drives, plans and jobs over the control socket', { timeout: 120_000 },
     await expectFailure('pool-add-member', { pool: 'tank', members: [uri('absent')] }, 'FAILED', /absent\.img/);
   });
 
+  it('reports the repair the engine starts by itself (automatic repair on) like any other job', async () => {
+    await call('pool-set-policy', { pool: 'tank', policy: { autoRepair: true } });
+    const member = (await status()).members.find((m) => m.uri === uri('d2'))!;
+    events = [];
+    await call('member-fail', { pool: 'tank', member: member.uuid });
+    const progress = await seen('job-progress', (p) => p.kind === 'rebuild');
+    expect(progress.title).toMatch(/^Rebuild .*d2\.img.* onto spare .*new1\.img/);
+    const done = await finished(progress.id);
+    expect(done).toMatchObject({ state: 'done', action: { kind: 'rebuild' }, report: { membersRemoved: [member.uuid] } });
+    expect((await call<{ jobs: JobSummary[] }>('job-list', { pool: 'tank' })).jobs.find((j) => j.id === progress.id)).toMatchObject({ state: 'done' });
+    expect(await status()).toMatchObject({ health: 'online' });
+    await call('pool-set-policy', { pool: 'tank', policy: { autoRepair: false } });
+  });
+
   it('resumes an unfinished job after an engine host restart', async () => {
     await jobRate('tank', 2 * MiB);
     const job = await call<JobSummary>('job-start', { pool: 'tank', action: { kind: 'rebalance' } });
