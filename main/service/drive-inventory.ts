@@ -22,7 +22,7 @@ import type { Member } from '../engine/member.js';
 import type { Pool } from '../engine/pool.js';
 import type { Drive, DriveState, Events, SmartSummary } from '../../preload/api.js';
 import type { DemoDisks } from './demo-disks.js';
-import { DiskHelperClient, DiskHelperError, helperLaunch, type HelperDisk, type ServedDisk, type SmartReport } from './disk-helper-client.js';
+import { DiskHelperClient, DiskHelperError, helperLaunch, type HelperDisk, type HelperLaunch, type ServedDisk, type SmartReport } from './disk-helper-client.js';
 
 /** SMART is read again after this long (smartctl wakes sleeping disks and takes a while). */
 const SMART_MAX_AGE_MS = 60_000;
@@ -34,6 +34,8 @@ export interface DriveInventoryOptions {
   readonly stateDir: string;
   readonly demoDisks: DemoDisks;
   readonly report: (level: Events['log']['level'], message: string) => void;
+  /** How to start the helper; by default as this process's user, from source or built code like this module. */
+  readonly helperLaunch?: HelperLaunch;
 }
 
 export interface PoolsSeen {
@@ -110,7 +112,8 @@ export class DriveInventory {
 
   private async startHelper(): Promise<DiskHelperClient | undefined> {
     const fromSource = fileURLToPath(import.meta.url).endsWith('.ts');
-    const launch = helperLaunch(fromSource ? 'source' : 'built', { env: { SPINDLE_HELPER_RUNTIME_DIR: join(this.options.runtimeDir, 'helper') } });
+    const launch =
+      this.options.helperLaunch ?? helperLaunch(fromSource ? 'source' : 'built', { env: { SPINDLE_HELPER_RUNTIME_DIR: join(this.options.runtimeDir, 'helper') } });
     try {
       const helper = await DiskHelperClient.start(launch, { readyTimeoutMs: HELPER_READY_TIMEOUT_MS });
       helper.on('exit', ({ code, signal }: { code: number | null; signal: string | null }) => {

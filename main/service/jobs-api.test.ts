@@ -385,6 +385,29 @@ describe('unused demo images', { timeout: 60_000 }, () => {
   });
 });
 
+describe('a disk helper that cannot run', { timeout: 60_000 }, () => {
+  it('leaves the machine\'s disks out of drives-list and says why in a log event, once', async () => {
+    const own = join(dir, 'nohelper');
+    await ensurePrivateDir(join(own, 'run'));
+    await ensurePrivateDir(join(own, 'state'));
+    const registry = new PoolRegistry({ stateDir: join(own, 'state'), runtimeDir: join(own, 'run'), helperLaunch: { command: join(own, 'no-such-helper'), args: [] } });
+    const otherHost = new EngineHost({ socketPath: join(own, 'run', 'control.sock'), version: '0.0.0-test', pools: registry });
+    await otherHost.listen();
+    const other = await ControlClient.connect(join(own, 'run', 'control.sock'));
+    const logs: string[] = [];
+    other.on('log', (entry) => logs.push(entry.message));
+    try {
+      expect(await other.request('drives-list', {})).toEqual({ drives: [] });
+      expect(await other.request('drives-list', {})).toEqual({ drives: [] });
+      await expect.poll(() => logs).toEqual([expect.stringMatching(/^the disk helper cannot run \(cannot start the disk helper .*no-such-helper.*ENOENT.*\): the machine's disks are not listed, only pool members and demo images$/)]);
+    } finally {
+      other.close();
+      await otherHost.close();
+      await registry.close();
+    }
+  });
+});
+
 /** Progress events of the same job in the second before `at`. */
 function progressInLastSecond(all: ReadonlyArray<{ at: number }>, at: number): number {
   return all.filter((p) => p.at > at - 1000 && p.at <= at).length;

@@ -46,6 +46,7 @@ import type {
 } from '../../preload/api.js';
 import { corruptBlock } from './corrupt-block.js';
 import { DemoDisks } from './demo-disks.js';
+import type { HelperLaunch } from './disk-helper-client.js';
 import { DriveInventory } from './drive-inventory.js';
 import { findMember } from './find-member.js';
 import { JobBook } from './job-book.js';
@@ -76,6 +77,8 @@ export interface PoolRegistryOptions {
   readonly log?: (line: string) => void;
   /** A ceiling on every job's I/O, bytes per second (SPINDLE_JOB_MAX_RATE; tests slow jobs down with it). */
   readonly jobMaxRate?: number;
+  /** How to start the disk helper (drive-inventory.ts has the default). */
+  readonly helperLaunch?: HelperLaunch;
 }
 
 /** An open pool, for the modules that act on it (pool-actions.ts, drive-inventory.ts). */
@@ -143,6 +146,7 @@ export class PoolRegistry {
       stateDir: options.stateDir,
       demoDisks: this.demoDisks,
       report: (level, message) => this.report(level, message),
+      ...(options.helperLaunch ? { helperLaunch: options.helperLaunch } : {}),
     });
   }
 
