@@ -107,7 +107,7 @@ export function createHandlers(ctx: HostContext): Handlers {
     'member-restore': (p) => refusalsFail(() => pools.restoreMember(p)),
     'volume-corrupt': (p) => refusalsFail(() => pools.corrupt(p)),
     'demo-create': () => refusalsFail(() => createDemoPool(pools)),
-    'drives-list': () => refusalsFail(async () => ({ drives: await pools.drives.list(await pools.poolsForDrives()) })),
+    'drives-list': () => refusalsFail(async () => ({ drives: await pools.drives.list(await pools.openAndUnavailable()) })),
     'pool-add-member': (p) => refusalsFail(() => pools.addMembers({ pool: p.pool, members: p.members, role: 'data', force: p.force })),
     'pool-remove-member': (p) => refusalsFail(() => actions.start(p.pool, { kind: 'remove', member: p.member })),
     'pool-set-spare': (p) => refusalsFail(() => actions.setSpare(p.pool, p.member, p.spare)),

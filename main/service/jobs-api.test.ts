@@ -6,9 +6,9 @@
  * where a test must watch one run, pause or cancel it.
  */
 import { readFile, truncate, writeFile, mkdir } from 'node:fs/promises';
-import { join } from 'node:path';
+import { basename, join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { cleanupAll, qemuIo, tempDir } from '../nbd/test-support.js';
+import { cleanupAll, qemuIo, run, tempDir } from '../nbd/test-support.js';
 import type { Drive, EventName, Events, JobSummary, MemberStatus, Plan, PoolStatus, RequestName } from '../../preload/api.js';
 import { ControlClient } from './control-client.js';
 import { EngineHost } from './engine-host.js';
@@ -382,6 +382,37 @@ describe('unused demo images', { timeout: 60_000 }, () => {
     expect(reply.members.find((m) => m.uri === drive.uri)).toMatchObject({ state: 'online' });
     const again = await call<{ drives: Drive[] }>('drives-list', {});
     expect(again.drives.find((d) => d.uri === drive.uri)).toMatchObject({ poolName: 'tank', role: 'data' });
+  });
+});
+
+const rootSkip = process.getuid?.() === 0 ? null : 'needs root for a loop device (losetup)';
+
+describe(`a disk of the machine, through the disk helper${rootSkip ? ` — skipped: ${rootSkip}` : ''}`, { timeout: 90_000 }, () => {
+  let loop = '';
+
+  afterAll(async () => {
+    // Busy (served, a member) loop devices detach when the last user closes them.
+    if (loop) await run('losetup', ['-d', loop]);
+  });
+
+  (rootSkip ? it.skip : it)('lists a loop device as an unassigned drive; adding its URI has the helper serve it, and it becomes a member', async () => {
+    await makeImages({ loopdisk: 64 * MiB });
+    const attached = await run('losetup', ['-f', '--show', image('loopdisk')]);
+    expect(attached.code, attached.stderr).toBe(0);
+    loop = attached.stdout.trim();
+    let drive: Drive | undefined;
+    await expect
+      .poll(async () => {
+        drive = (await call<{ drives: Drive[] }>('drives-list', {})).drives.find((d) => d.path === loop || d.id.includes(basename(loop)) || d.uri.includes(`///${basename(loop)}?`));
+        return drive;
+      }, { timeout: 20_000 })
+      .toBeDefined();
+    expect(drive).toMatchObject({ poolName: null, role: null, size: 64 * MiB, uri: `nbd+unix:///${basename(loop)}?socket=${join(dir, 'run', 'helper', 'disks.sock')}` });
+    expect(drive!.unusableReason).toBeUndefined();
+    const added = await call<PoolStatus>('pool-add-member', { pool: 'tank', members: [drive!.uri] });
+    expect(added.members.find((m) => m.uri === drive!.uri)).toMatchObject({ role: 'data', state: 'online' });
+    const after = (await call<{ drives: Drive[] }>('drives-list', {})).drives.filter((d) => d.uri === drive!.uri);
+    expect(after).toEqual([expect.objectContaining({ poolName: 'tank', role: 'data', id: drive!.id, path: drive!.path })]);
   });
 });
 

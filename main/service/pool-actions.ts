@@ -124,7 +124,7 @@ export class PoolActions {
 
   async list(poolName: string | undefined): Promise<JobSummary[]> {
     if (poolName !== undefined) return (await this.registry.openEntry(poolName)).jobs.list();
-    const { open } = await this.registry.poolsForDrives();
+    const { open } = await this.registry.openAndUnavailable();
     return open.flatMap((entry) => entry.jobs.list());
   }
 
@@ -274,7 +274,7 @@ export class PoolActions {
   // ---------------------------------------------------------------- finding jobs
 
   private async findJob(id: string): Promise<{ entry: OpenPoolView }> {
-    const { open } = await this.registry.poolsForDrives();
+    const { open } = await this.registry.openAndUnavailable();
     for (const entry of open) {
       if (entry.pool.jobs.list().some((j) => j.id === id)) return { entry };
     }

@@ -197,7 +197,7 @@ export class PoolRegistry {
   }
 
   /** Every open pool, and the member URIs of those that could not be opened (their drives are not free). */
-  async poolsForDrives(): Promise<{ open: Array<OpenPoolView & { name: string }>; unavailableUris: string[] }> {
+  async openAndUnavailable(): Promise<{ open: Array<OpenPoolView & { name: string }>; unavailableUris: string[] }> {
     await this.start();
     const open: Array<OpenPoolView & { name: string }> = [];
     const unavailableUris: string[] = [];
