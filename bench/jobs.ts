@@ -1,11 +1,11 @@
 /**
  * Jobs benchmark.
  *
- *   npm run bench -- jobs [--gib N] [--skip-btrfs]
+ *   npm run bench -- jobs [--gib N] [--skip-btrfs] [--batch-rows N] [--depth N]
  *
  * Members are image files on this machine's disk (file: members, as the
- * engine host opens them), the volume raid1 of N GiB (default 1), slabs of
- * the default 256 MiB. Before every measured pass, the page cache of the
+ * engine host opens them), the volume raid1 of about N GiB (default 1: four
+ * whole slabs of the default 256 MiB). Before every measured pass, the page cache of the
  * files it reads is dropped (dd iflag=nocache: those files only, nothing
  * global), so reads come from the disk. Every target, like every fresh
  * destination of cp and btrfs replace, is a never-written file (writing into
@@ -35,7 +35,9 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { NbdServer } from '../main/nbd/server.js';
 import type { JobProgress } from '../main/engine/job-types.js';
+import { STRIPE_UNIT } from '../main/engine/layout.js';
 import { openMember } from '../main/engine/member-uri.js';
+import { slabGeometry } from '../main/engine/slab-geometry.js';
 import { createPool } from '../main/engine/pool-open.js';
 import type { Pool, MemberSource } from '../main/engine/pool.js';
 
@@ -47,12 +49,13 @@ function arg(name: string): string | undefined {
   return i >= 0 ? process.argv[i + 1] : undefined;
 }
 
-const gib = Number(arg('gib') ?? 1);
+const slabs = Math.max(1, Math.round(Number(arg('gib') ?? 1) * 4));
 const skipBtrfs = process.argv.includes('--skip-btrfs');
-const only = arg('only');
 const batchRows = arg('batch-rows');
 const depth = arg('depth');
-const VOLUME = gib * GiB;
+/** Whole slabs of data (a 256 MiB slab holds a little less than 256 MiB: its checksums are inside). */
+const VOLUME = slabs * slabGeometry(256 * MiB, STRIPE_UNIT).dataBytes;
+const gib = (VOLUME / GiB).toFixed(2);
 
 function sh(cmd: string, argv: string[], timeoutMs = 600_000): Promise<string> {
   return new Promise((resolve, reject) => {
@@ -100,8 +103,16 @@ function block(index: number): Buffer {
   return b;
 }
 
+interface FioResult {
+  readonly p99Ms: number;
+  readonly iops: number;
+}
+
 interface Fio {
-  readonly stop: () => Promise<{ p99Ms: number; iops: number }>;
+  /** Stops fio now (SIGINT: it writes its results) and reads them. */
+  readonly stop: () => Promise<FioResult>;
+  /** Waits for fio's own end (its runtime). */
+  readonly finished: () => Promise<FioResult>;
 }
 
 /** fio 4 KiB random reads at QD1 over NBD until stopped (or `seconds`). */
@@ -112,14 +123,19 @@ function fioRandRead(uri: string, seconds: number): Fio {
   let out = '';
   child.stdout!.on('data', (d) => (out += d));
   const exited = new Promise<void>((resolve) => child.on('exit', () => resolve()));
+  const results = async (): Promise<FioResult> => {
+    await exited;
+    if (!out.includes('{')) throw new Error(`fio wrote no results (exit ${child.exitCode ?? child.signalCode}): ${out}`);
+    const json = JSON.parse(out.slice(out.indexOf('{'))) as { jobs: Array<{ read: { iops: number; clat_ns: { percentile: Record<string, number> } } }> };
+    const read = json.jobs[0]!.read;
+    return { p99Ms: read.clat_ns.percentile['99.000000']! / 1e6, iops: read.iops };
+  };
   return {
-    stop: async () => {
+    stop: () => {
       if (child.exitCode === null && child.signalCode === null) child.kill('SIGINT');
-      await exited;
-      const json = JSON.parse(out.slice(out.indexOf('{'))) as { jobs: Array<{ read: { iops: number; clat_ns: { percentile: Record<string, number> } } }> };
-      const read = json.jobs[0]!.read;
-      return { p99Ms: read.clat_ns.percentile['99.000000']! / 1e6, iops: read.iops };
+      return results();
     },
+    finished: results,
   };
 }
 
@@ -162,7 +178,7 @@ async function btrfsReplace(dir: string, source: string): Promise<{ seconds: num
   let mounted = false;
   try {
     // 4 GiB sparse images: smaller ones run out of room for replace (FIELD-NOTES.md).
-    for (const image of images) await sparseFile(image, Math.max(4, 4 * gib) * GiB);
+    for (const image of images) await sparseFile(image, Math.max(4, 4 * Math.ceil(VOLUME / GiB)) * GiB);
     for (const image of images) loops.push((await sh('losetup', ['-f', '--show', image])).trim());
     await sh('mkfs.btrfs', ['-f', '-q', '-d', 'raid1', '-m', 'raid1', loops[0]!, loops[1]!]);
     await mkdir(mnt, { recursive: true });
@@ -206,7 +222,7 @@ async function main(): Promise<void> {
     const plain = join(dir, 'plain.bin');
     const plainFile = await open(plain, 'w');
     for (let at = 0; at < VOLUME; at += 4 * MiB) {
-      const b = block(at / (4 * MiB));
+      const b = block(at / (4 * MiB)).subarray(0, Math.min(4 * MiB, VOLUME - at));
       await volume.write(at, b);
       await plainFile.write(b, 0, b.length, at);
     }
@@ -243,11 +259,11 @@ async function main(): Promise<void> {
     // The same bytes: each member's slabs (from its data offset on), both members at once.
     const offset = [...pool.members.values()][0]!.dataOffset;
     const [, rawSeconds] = await timed(() =>
-      Promise.all(live.map((f) => sh('dd', [`if=${f}`, 'of=/dev/null', 'bs=1M', `skip=${offset / MiB}`, `count=${VOLUME / MiB}`, 'status=none']))),
+      Promise.all(live.map((f) => sh('dd', [`if=${f}`, 'of=/dev/null', 'bs=64K', `skip=${offset / (64 * 1024)}`, `count=${VOLUME / (64 * 1024)}`, 'status=none']))),
     );
     console.log('scrub (every copy read and verified)');
     line(`scrub ${(scrubReport.bytes / GiB).toFixed(2)} GiB`, rate(scrubReport.bytes, scrubSeconds), `${scrubSeconds.toFixed(2)} s, ${scrubReport.badBlocks.length} bad blocks`);
-    line(`raw read (dd bs=1M, both members at once)`, rate(2 * VOLUME, rawSeconds), `ratio ${ratio(scrubReport.bytes / scrubSeconds, (2 * VOLUME) / rawSeconds)} (target ≥ 0.9)`);
+    line(`raw read (dd, both members at once)`, rate(2 * VOLUME, rawSeconds), `ratio ${ratio(scrubReport.bytes / scrubSeconds, (2 * VOLUME) / rawSeconds)} (target ≥ 0.9)`);
 
     // ---- governor: foreground p99 idle vs during a governed rebuild
     await pool.addMember(await source(files[3]!), { role: 'spare' });
@@ -257,7 +273,7 @@ async function main(): Promise<void> {
     await server.listenUnix(socket);
     const uri = `nbd+unix:///v?socket=${socket}`;
     for (const f of files) await dropCache(f);
-    const idle = await fioRandRead(uri, 10).stop();
+    const idle = await fioRandRead(uri, 10).finished();
     for (const f of files) await dropCache(f);
     const fg = fioRandRead(uri, 600);
     await new Promise((resolve) => setTimeout(resolve, 1000));

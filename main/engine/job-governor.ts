@@ -14,7 +14,7 @@
  *   stops for PROBE_MS and the foreground p99 measured meanwhile is the idle
  *   baseline. A probe costs the job PROBE_MS every BASELINE_TTL_MS (~2 %).
  * - Otherwise AIMD on the job's byte rate: above budget, the rate is cut
- *   (×CUT, starting from half what the job did in the last window when it
+ *   (×CUT, starting from what the job did in the last window when it
  *   was unthrottled); comfortably below (under RAISE_BELOW of the budget) it
  *   grows ×RAISE, and past twice what the job manages it is lifted.
  *
@@ -27,9 +27,9 @@ const WINDOW_MS = 300;
 const MIN_SAMPLES = 8;
 const PROBE_MS = 300;
 const BASELINE_TTL_MS = 15_000;
-const CUT = 0.6;
+const CUT = 0.7;
 const RAISE = 1.2;
-const RAISE_BELOW = 0.75;
+const RAISE_BELOW = 0.8;
 /** Never slower than this: a job must finish eventually even under constant load. */
 const MIN_RATE = 2 * 1024 * 1024;
 /** Used when nothing better is known for a first cut. */
@@ -144,7 +144,7 @@ export class Governor {
     const target = this.budget() * this.baseline;
     const observed = p99(samples);
     if (observed > target) {
-      const from = this.limit === Infinity ? (jobRate > 0 ? jobRate / 2 : FALLBACK_RATE) : this.limit * CUT;
+      const from = (this.limit === Infinity ? (jobRate > 0 ? jobRate : FALLBACK_RATE) : this.limit) * CUT;
       this.limit = Math.max(MIN_RATE, from);
     } else if (observed < RAISE_BELOW * target && this.limit !== Infinity) {
       this.limit *= RAISE;

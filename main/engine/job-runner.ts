@@ -391,7 +391,12 @@ export class JobRunner extends EventEmitter<JobRunnerEvents> {
       const why = job.stop;
       job.stop = undefined;
       job.state = job.paused ? 'paused' : 'queued';
-      await this.host.commit({ t: 'job-update', id: job.id, done: job.tally }).catch(() => {});
+      // It goes on from its last checkpoint: so does its count of bytes done.
+      const logged = this.host.pool.state.jobs.find((j) => j.id === job.id);
+      if (logged) {
+        job.tally = { ...ZERO_TALLY, ...logged.done };
+        job.meter.done = job.tally.bytes;
+      }
       if (why !== 'close') this.emitState(job);
       this.pump();
       return;
