@@ -66,6 +66,8 @@ async function main(): Promise<void> {
       process.exit(code);
     })();
   };
+  // The app that started us is gone (EPIPE): nobody can use the disks we serve any more.
+  process.stdout.on('error', () => shutdown(0));
   process.on('SIGTERM', () => shutdown(0));
   process.on('SIGINT', () => shutdown(0));
 

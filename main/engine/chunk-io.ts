@@ -20,9 +20,9 @@
  * Units: offsets inside a row are logical data bytes of that row, 4 KiB
  * aligned; "block" is a 4 KiB block index inside a slab's data area.
  */
-import { BlockDeviceError, DisconnectedError } from '../nbd/block-device.js';
+import { BlockDeviceError, DisconnectedError, type BlockDevice } from '../nbd/block-device.js';
 import { CHECKSUM_BLOCK } from './checksum-block.js';
-import { crc32c } from './checksum.js';
+import { crc32c, crc32cBlocks } from './checksum.js';
 import { STRIPE_UNIT, type Layout, type LayoutSpec, type RowMap } from './layout.js';
 import type { Member } from './member.js';
 import { computeRowParity, rebuildRow } from './row-parity.js';
@@ -173,6 +173,99 @@ export class ChunkIo {
   }
 
   /**
+   * Reads target.length bytes from `start` of row `row` on, across as many
+   * rows as it takes (4 KiB aligned; the caller holds every row's lock).
+   * Each column's run of stripe units over those rows is one member request
+   * (readv: each unit lands in its own place in `target`), so a 1 MiB read
+   * costs a request per member, not one per 64 KiB unit. The units of a
+   * mirror come from one copy per MIRROR_RUN_ROWS rows, alternating, so long
+   * reads still spread over the copies. Units the fast path cannot vouch
+   * for (read error, checksum mismatch, damaged table) are read again one by
+   * one through readUnitInto, which repairs.
+   */
+  async readRowsInto(row: number, start: number, target: Buffer): Promise<void> {
+    const segments = this.segments(row, start, target.length);
+    const slow: UnitSegment[] = [];
+    const byColumn = new Map<number, UnitSegment[]>();
+    for (const seg of segments) {
+      const column = this.readColumnFor(seg);
+      if (column < 0) {
+        slow.push(seg);
+        continue;
+      }
+      let list = byColumn.get(column);
+      if (!list) byColumn.set(column, (list = []));
+      list.push(seg);
+    }
+    await Promise.all(
+      [...byColumn].map(async ([column, list]) => {
+        const { member, slab } = this.columns[column]!;
+        const table = this.ctx.checksums.cached(member, slab) ?? (await this.tableOrUndefined(member, slab));
+        if (!table || table.damaged.size > 0) {
+          slow.push(...list);
+          return;
+        }
+        const wanted: UnitSegment[] = [];
+        for (const seg of list) {
+          if (allUnwritten(table.entries, seg.firstBlock, seg.blocks)) target.fill(0, seg.at, seg.at + seg.blocks * CHECKSUM_BLOCK);
+          else wanted.push(seg);
+        }
+        for (const run of contiguousRuns(wanted)) {
+          const parts = run.map((seg) => target.subarray(seg.at, seg.at + seg.blocks * CHECKSUM_BLOCK));
+          const offset = member.slabOffset(slab, run[0]!.firstBlock * CHECKSUM_BLOCK);
+          try {
+            await readScatter(member.device!, offset, parts);
+          } catch {
+            slow.push(...run); // readUnitInto reads again and deals with the error
+            continue;
+          }
+          for (const part of parts) member.bytesRead += part.length;
+          for (const seg of run) {
+            if (!verifyInPlace(table.entries, seg.firstBlock, target, seg.at, seg.blocks)) slow.push(seg);
+          }
+        }
+      }),
+    );
+    await Promise.all(
+      slow.map((seg) =>
+        this.readUnitInto(this.ctx.layout.row(this.spec, seg.row), seg.row, seg.unit, seg.from, seg.to, target.subarray(seg.at, seg.at + (seg.to - seg.from))),
+      ),
+    );
+  }
+
+  /** The (row, unit) pieces of a span of rows, in row order. */
+  private segments(row: number, start: number, length: number): UnitSegment[] {
+    const out: UnitSegment[] = [];
+    let at = 0;
+    for (let r = row, s = start; at < length; r++, s = 0) {
+      const n = Math.min(this.rowBytes - s, length - at);
+      for (const piece of this.unitPieces(s, n)) {
+        out.push({
+          row: r,
+          unit: piece.unit,
+          from: piece.from,
+          to: piece.to,
+          at: at + piece.at,
+          firstBlock: r * BLOCKS_PER_UNIT + piece.from / CHECKSUM_BLOCK,
+          blocks: (piece.to - piece.from) / CHECKSUM_BLOCK,
+        });
+      }
+      at += n;
+    }
+    return out;
+  }
+
+  /** The copy a ranged read takes a unit from: the first usable one from mirrorTurn; -1 if none. */
+  private readColumnFor(seg: UnitSegment): number {
+    const copies = this.ctx.layout.row(this.spec, seg.row).data[seg.unit]!;
+    for (let i = 0; i < copies.length; i++) {
+      const c = copies[(i + mirrorTurn(seg.row)) % copies.length]!;
+      if (this.columns[c]!.member.usable) return c;
+    }
+    return -1;
+  }
+
+  /**
    * The verified bytes [from, to) of data unit `unit` into `target`. The
    * fast path reads one copy straight into the caller's buffer and checks
    * it in place; anything unusual (a checksum mismatch, a read error, a
@@ -186,10 +279,9 @@ export class ChunkIo {
 
   private async tryReadUnitFast(map: RowMap, row: number, unit: number, from: number, to: number, target: Buffer): Promise<boolean> {
     const copies = map.data[unit]!;
-    // Spread reads of mirrored data over the copies, row by row.
     let column = -1;
     for (let i = 0; i < copies.length; i++) {
-      const c = copies[(i + row) % copies.length]!;
+      const c = copies[(i + mirrorTurn(row)) % copies.length]!;
       if (this.columns[c]!.member.usable) {
         column = c;
         break;
@@ -256,8 +348,7 @@ export class ChunkIo {
     const done = new Array<boolean>(count).fill(false);
     let badCopyFound = false;
     const copies = map.data[unit]!;
-    // Spread reads of mirrored data over the copies, row by row.
-    const order = copies.map((_, i) => copies[(i + row) % copies.length]!);
+    const order = copies.map((_, i) => copies[(i + mirrorTurn(row)) % copies.length]!);
     for (const column of order) {
       if (done.every(Boolean)) break;
       const read = await this.readColumn(column, firstBlock, count, done);
@@ -449,6 +540,131 @@ export class ChunkIo {
     if (this.rowObserver) await this.rowObserver.wrote(row, start, data, fua);
   }
 
+  /**
+   * Writes `data` from `start` of row `row` on, across rows (4 KiB aligned;
+   * the caller holds every row's lock and has begun each row's write). Each
+   * column's run of units over those rows is one member request (writev),
+   * with the same outcome, row by row, as writeRow: copies skipped or failed
+   * are recorded stale, and a row fails with EIO when its data would not stay
+   * readable. Parity layouts batch whole rows only; other pieces go through
+   * writeRow.
+   */
+  async writeRows(row: number, start: number, data: Buffer, fua: boolean): Promise<void> {
+    const parity = this.ctx.layout.row(this.spec, row).p !== undefined;
+    if (!parity) {
+      await this.writeMirroredRows(row, start, data, fua);
+      return;
+    }
+    // Head and tail pieces of partial rows: read-modify-write, row by row.
+    const headEnd = start === 0 ? 0 : Math.min(data.length, this.rowBytes - start);
+    const whole = Math.floor((data.length - headEnd) / this.rowBytes);
+    const tailAt = headEnd + whole * this.rowBytes;
+    const work: Array<Promise<void>> = [];
+    if (headEnd > 0) work.push(this.writeRow(row, start, data.subarray(0, headEnd), fua));
+    if (whole > 0) work.push(this.writeParityRows(row + (headEnd > 0 ? 1 : 0), data.subarray(headEnd, tailAt), fua));
+    if (tailAt < data.length) work.push(this.writeRow(row + (headEnd > 0 ? 1 : 0) + whole, 0, data.subarray(tailAt), fua));
+    await Promise.all(work);
+  }
+
+  private async writeMirroredRows(row: number, start: number, data: Buffer, fua: boolean): Promise<void> {
+    const segments = this.segments(row, start, data.length);
+    const items: ColumnItem[] = [];
+    for (const seg of segments) {
+      const bytes = data.subarray(seg.at, seg.at + seg.blocks * CHECKSUM_BLOCK);
+      const crcs = crc32cBlocks(bytes); // once for every copy
+      for (const column of this.ctx.layout.row(this.spec, seg.row).data[seg.unit]!) items.push({ column, row: seg.row, firstBlock: seg.firstBlock, bytes, crcs });
+    }
+    const written = await this.writeItems(items, fua);
+    const lost = segments.filter((seg) => !this.ctx.layout.row(this.spec, seg.row).data[seg.unit]!.some((c) => written.has(itemKey(c, seg.row))));
+    if (lost.length > 0) {
+      const where = lost.map((seg) => `row ${seg.row} data unit ${seg.unit}`).join(', ');
+      throw new BlockDeviceError('EIO', `chunk ${this.id}: no copy of ${where} could be written`);
+    }
+  }
+
+  /** Whole rows of a parity layout: P (and Q) computed from the new data alone, no reads. */
+  private async writeParityRows(row: number, data: Buffer, fua: boolean): Promise<void> {
+    const rows = data.length / this.rowBytes;
+    const items: ColumnItem[] = [];
+    for (let r = 0; r < rows; r++) {
+      const map = this.ctx.layout.row(this.spec, row + r);
+      const base = r * this.rowBytes;
+      const units = map.data.map((_, k) => data.subarray(base + k * STRIPE_UNIT, base + (k + 1) * STRIPE_UNIT));
+      const { p, q } = computeRowParity(units, map.q !== undefined);
+      const firstBlock = (row + r) * BLOCKS_PER_UNIT;
+      map.data.forEach((copies, k) => items.push({ column: copies[0]!, row: row + r, firstBlock, bytes: units[k]!, crcs: crc32cBlocks(units[k]!) }));
+      items.push({ column: map.p!, row: row + r, firstBlock, bytes: p, crcs: crc32cBlocks(p) });
+      if (map.q !== undefined) items.push({ column: map.q, row: row + r, firstBlock, bytes: q!, crcs: crc32cBlocks(q!) });
+    }
+    const written = await this.writeItems(items, fua);
+    for (let r = row; r < row + rows; r++) {
+      const map = this.ctx.layout.row(this.spec, r);
+      const failed = this.columns.filter((c, i) => this.isRowColumn(map, i) && (!written.has(itemKey(i, r)) || !c.member.writable)).length;
+      if (failed > this.faultTolerance) {
+        throw new BlockDeviceError('EIO', `chunk ${this.id} row ${r}: ${failed} columns unavailable, more than the layout's ${this.faultTolerance}`);
+      }
+    }
+  }
+
+  /**
+   * Writes column items, one request per contiguous run on a column, and
+   * updates their checksums. Returns the column:row keys that took the
+   * write; a column that did not is recorded stale for those rows (as
+   * changeColumn does for one row).
+   */
+  private async writeItems(items: readonly ColumnItem[], fua: boolean): Promise<Set<string>> {
+    const byColumn = new Map<number, ColumnItem[]>();
+    for (const item of items) {
+      let list = byColumn.get(item.column);
+      if (!list) byColumn.set(item.column, (list = []));
+      list.push(item);
+    }
+    const written = new Set<string>();
+    await Promise.all(
+      [...byColumn].map(async ([column, list]) => {
+        const { member, slab } = this.columns[column]!;
+        const runs = contiguousRuns(list.map((item) => ({ item, firstBlock: item.firstBlock, blocks: item.bytes.length / CHECKSUM_BLOCK })));
+        await Promise.all(
+          runs.map(async (run) => {
+            const rows = run.map(({ item }) => item.row);
+            const ok = await this.changeColumnRows(
+              column,
+              rows,
+              async (_member, _slab, table) => {
+                await writeGather(member.device!, member.slabOffset(slab, run[0]!.firstBlock * CHECKSUM_BLOCK), run.map(({ item }) => item.bytes), fua);
+                for (const { item } of run) {
+                  member.bytesWritten += item.bytes.length;
+                  for (let i = 0; i < item.crcs.length; i++) table.set(item.firstBlock + i, encodeChecksum(item.crcs[i]!));
+                }
+                if (fua) await table.writeBack(true);
+              },
+            );
+            if (ok) for (const r of rows) written.add(itemKey(column, r));
+          }),
+        );
+      }),
+    );
+    return written;
+  }
+
+  /** changeColumn for a run of rows: one change, and every row recorded stale if it did not take. */
+  private async changeColumnRows(column: number, rows: readonly number[], change: (member: Member, slab: number, table: SlabTable) => Promise<void>): Promise<boolean> {
+    const { member, slab } = this.columns[column]!;
+    if (!member.writable) {
+      for (const row of rows) await this.ctx.memberSkipped(member, this.id, row);
+      return false;
+    }
+    try {
+      await change(member, slab, await this.ctx.checksums.table(member, slab, this.id));
+      return true;
+    } catch (error) {
+      this.ctx.errorCounted(member, 'write');
+      await this.ctx.memberFailed(member, error);
+      for (const row of rows) await this.ctx.memberSkipped(member, this.id, row);
+      return false;
+    }
+  }
+
   /** raid0, raid1, raid10: every copy of every touched unit gets the bytes. */
   private async writeMirrored(map: RowMap, row: number, start: number, data: Buffer, fua: boolean): Promise<void> {
     const pieces = this.unitPieces(start, data.length);
@@ -457,7 +673,9 @@ export class ChunkIo {
       pieces.map(async ({ unit, from, to, at }) => {
         const bytes = data.subarray(at, at + (to - from));
         const firstBlock = row * BLOCKS_PER_UNIT + from / CHECKSUM_BLOCK;
-        const results = await Promise.all(map.data[unit]!.map((column) => this.writeColumn(column, row, firstBlock, bytes, fua)));
+        // Every copy holds the same bytes: checksum them once.
+        const crcs = crc32cBlocks(bytes);
+        const results = await Promise.all(map.data[unit]!.map((column) => this.writeColumn(column, row, firstBlock, bytes, fua, crcs)));
         if (!results.some(Boolean)) lost.push(`data unit ${unit}`);
       }),
     );
@@ -475,17 +693,17 @@ export class ChunkIo {
     // The block span, inside a unit, that parity must be recomputed over.
     const spanFrom = Math.min(...pieces.map((p) => p.from));
     const spanTo = Math.max(...pieces.map((p) => p.to));
-    const units: Buffer[] = [];
-    for (let unit = 0; unit < this.dataUnits; unit++) {
-      const piece = pieces.find((p) => p.unit === unit);
-      if (piece && piece.from === spanFrom && piece.to === spanTo) {
-        units.push(data.subarray(piece.at, piece.at + (spanTo - spanFrom)));
-        continue;
-      }
-      const current = await this.readUnit(map, row, unit, spanFrom, spanTo);
-      if (piece) data.copy(current, piece.from - spanFrom, piece.at, piece.at + (piece.to - piece.from));
-      units.push(current);
-    }
+    // The units not wholly rewritten are read, all at once (one member each).
+    const units = await Promise.all(
+      Array.from({ length: this.dataUnits }, async (_, unit) => {
+        const piece = pieces.find((p) => p.unit === unit);
+        if (piece && piece.from === spanFrom && piece.to === spanTo) return data.subarray(piece.at, piece.at + (spanTo - spanFrom));
+        const current = Buffer.allocUnsafe(spanTo - spanFrom);
+        await this.readUnitInto(map, row, unit, spanFrom, spanTo, current);
+        if (piece) data.copy(current, piece.from - spanFrom, piece.at, piece.at + (piece.to - piece.from));
+        return current;
+      }),
+    );
     const { p, q } = computeRowParity(units, map.q !== undefined);
     const firstSpanBlock = row * BLOCKS_PER_UNIT + spanFrom / CHECKSUM_BLOCK;
     const writes: Array<Promise<boolean>> = [];
@@ -537,16 +755,14 @@ export class ChunkIo {
   }
 
   /** Writes blocks to one column and updates their checksums (see changeColumn for the result). */
-  private writeColumn(column: number, row: number, firstBlock: number, bytes: Buffer, fua: boolean): Promise<boolean> {
+  private writeColumn(column: number, row: number, firstBlock: number, bytes: Buffer, fua: boolean, crcs = crc32cBlocks(bytes)): Promise<boolean> {
     return this.changeColumn(
       column,
       row,
       async (member, slab, table) => {
         await member.device!.write(member.slabOffset(slab, firstBlock * CHECKSUM_BLOCK), bytes, { fua });
         member.bytesWritten += bytes.length;
-        for (let i = 0; i < bytes.length / CHECKSUM_BLOCK; i++) {
-          table.set(firstBlock + i, encodeChecksum(crc32c(bytes.subarray(i * CHECKSUM_BLOCK, (i + 1) * CHECKSUM_BLOCK))));
-        }
+        for (let i = 0; i < crcs.length; i++) table.set(firstBlock + i, encodeChecksum(crcs[i]!));
         if (fua) await table.writeBack(true);
       },
       'write',
@@ -1043,4 +1259,116 @@ export class ChunkIo {
     }
     return pieces;
   }
+}
+
+/**
+ * Reads of a mirror take one copy for MIRROR_RUN_ROWS rows (1 MiB of 64 KiB
+ * units), then the next: long reads stay one request per member and still
+ * spread over the copies, and every read of a row (short or ranged) tries
+ * the same copy first, so a bad copy is met the same way by both.
+ */
+const MIRROR_RUN_ROWS = 16;
+
+/** Which copy of a mirrored unit in `row` reads try first (index into the row's copies, modulo their count). */
+export function mirrorTurn(row: number): number {
+  return Math.floor(row / MIRROR_RUN_ROWS);
+}
+
+/** One data unit's part of a ranged read: where it is in the chunk and in the caller's buffer. */
+interface UnitSegment {
+  readonly row: number;
+  readonly unit: number;
+  /** Byte range inside the unit. */
+  readonly from: number;
+  readonly to: number;
+  /** Offset in the caller's buffer. */
+  readonly at: number;
+  /** Slab block of `from`, and the block count. */
+  readonly firstBlock: number;
+  readonly blocks: number;
+}
+
+/** What a batched write puts on one column in one row. */
+interface ColumnItem {
+  readonly column: number;
+  readonly row: number;
+  readonly firstBlock: number;
+  readonly bytes: Buffer;
+  readonly crcs: Uint32Array;
+}
+
+function itemKey(column: number, row: number): string {
+  return `${column}:${row}`;
+}
+
+/** Pieces (of one column, in row order) cut where the next one does not start right after the last on the slab. */
+function contiguousRuns<T extends { readonly firstBlock: number; readonly blocks: number }>(segments: readonly T[]): T[][] {
+  const runs: T[][] = [];
+  let run: T[] = [];
+  for (const seg of segments) {
+    const last = run[run.length - 1];
+    if (last && last.firstBlock + last.blocks !== seg.firstBlock) {
+      runs.push(run);
+      run = [];
+    }
+    run.push(seg);
+  }
+  if (run.length > 0) runs.push(run);
+  return runs;
+}
+
+function allUnwritten(entries: Uint32Array, first: number, count: number): boolean {
+  for (let i = 0; i < count; i++) if (entries[first + i] !== UNWRITTEN) return false;
+  return true;
+}
+
+/**
+ * Checks `count` blocks read into buf[at…] against their entries (from slab
+ * block `first`); unwritten blocks are zeroed, whatever the member held.
+ */
+function verifyInPlace(entries: Uint32Array, first: number, buf: Buffer, at: number, count: number): boolean {
+  // Cut through one plain Uint8Array view: cheaper per block than a Buffer.
+  const bytes = new Uint8Array(buf.buffer, buf.byteOffset + at, count * CHECKSUM_BLOCK);
+  for (let i = 0; i < count; i++) {
+    const stored = entries[first + i]!;
+    const block = bytes.subarray(i * CHECKSUM_BLOCK, (i + 1) * CHECKSUM_BLOCK);
+    if (stored === UNWRITTEN) block.fill(0);
+    else if (!checksumMatches(stored, crc32c(block))) return false;
+  }
+  return true;
+}
+
+/** One request for back-to-back parts where the device can (writev), else one per part. */
+async function writeGather(device: BlockDevice, offset: number, parts: readonly Buffer[], fua: boolean): Promise<void> {
+  if (parts.length === 1) {
+    await device.write(offset, parts[0]!, { fua });
+  } else if (device.writev) {
+    await device.writev(offset, parts, { fua });
+  } else {
+    let at = offset;
+    await Promise.all(parts.map((part) => ((at += part.length), device.write(at - part.length, part, { fua }))));
+  }
+}
+
+/** One request for back-to-back parts where the device can (readv), else one per part. */
+async function readScatter(device: BlockDevice, offset: number, parts: readonly Buffer[]): Promise<void> {
+  if (parts.length === 1) {
+    const [part] = parts as [Buffer];
+    if (device.readInto) await device.readInto(offset, part);
+    else (await device.read(offset, part.length)).copy(part);
+    return;
+  }
+  if (device.readv) {
+    await device.readv(offset, parts);
+    return;
+  }
+  let at = offset;
+  await Promise.all(
+    parts.map(async (part) => {
+      const where = at;
+      at += part.length;
+      if (device.readInto) await device.readInto(where, part);
+      else (await device.read(where, part.length)).copy(part);
+    }),
+  );
 }

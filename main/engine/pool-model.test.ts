@@ -34,9 +34,15 @@ describe('Pool against a reference model, with members failing and returning', (
   for (const c of CASES) {
     it(`${c.layout}${c.copies ? `×${c.copies}` : ''} over ${c.members} members`, async () => {
       const size = 1536 * 1024;
-      const range = fc.integer({ min: 0, max: size - 1 }).chain((offset) =>
+      // Byte ranges anywhere, and 4 KiB-aligned multi-row ranges (the batched paths).
+      const anyRange = fc.integer({ min: 0, max: size - 1 }).chain((offset) =>
         fc.record({ offset: fc.constant(offset), length: fc.integer({ min: 1, max: Math.min(size - offset, 200_000) }) }),
       );
+      const blocks = Math.floor(size / 4096);
+      const alignedRange = fc.integer({ min: 0, max: blocks - 1 }).chain((block) =>
+        fc.record({ offset: fc.constant(block * 4096), length: fc.integer({ min: 1, max: Math.min(blocks - block, 160) }).map((n) => n * 4096) }),
+      );
+      const range = fc.oneof(anyRange, alignedRange);
       const op: fc.Arbitrary<Op> = fc.oneof(
         { weight: 4, arbitrary: fc.tuple(range, fc.integer()).map(([r, seed]) => ({ kind: 'write' as const, ...r, seed })) },
         { weight: 3, arbitrary: range.map((r) => ({ kind: 'read' as const, ...r })) },

@@ -84,7 +84,27 @@ export class Volume implements BlockDevice {
       await this.readPiece(pieces[0]!, target);
       return;
     }
-    await Promise.all(pieces.map((piece) => this.readPiece(piece, target)));
+    // Whole-block pieces of one chunk (consecutive rows) are read as one
+    // range: a request per member rather than one per stripe unit.
+    const work: Array<Promise<void>> = [];
+    for (let i = 0; i < pieces.length; ) {
+      let j = i + 1;
+      if (blockAligned(pieces[i]!)) {
+        while (j < pieces.length && pieces[j]!.chunk === pieces[i]!.chunk && blockAligned(pieces[j]!)) j++;
+      }
+      work.push(j - i === 1 ? this.readPiece(pieces[i]!, target) : this.readRows(pieces.slice(i, j), target));
+      i = j;
+    }
+    await Promise.all(work);
+  }
+
+  /** Consecutive whole-block row pieces of one chunk, under all their row locks (taken in row order). */
+  private readRows(run: readonly RowPiece[], target: Buffer): Promise<void> {
+    const first = run[0]!;
+    const last = run[run.length - 1]!;
+    const read = (): Promise<void> => first.chunk.readRowsInto(first.row, first.start, target.subarray(first.at, last.at + last.length));
+    const lock = (i: number): Promise<void> => (i === run.length ? read() : this.withRow(run[i]!, () => lock(i + 1)));
+    return lock(0);
   }
 
   private readPiece(piece: RowPiece, target: Buffer): Promise<void> {
@@ -104,22 +124,43 @@ export class Volume implements BlockDevice {
   async write(offset: number, data: Uint8Array, options: WriteOptions = {}): Promise<void> {
     this.check(offset, data.length);
     const bytes = Buffer.isBuffer(data) ? data : Buffer.from(data.buffer, data.byteOffset, data.byteLength);
-    await Promise.all(
-      this.pieces(offset, bytes.length).map((piece) =>
-        this.withWrite(piece, async () => {
-          const { from, to } = aligned(piece.start, piece.length);
-          let block: Buffer;
-          if (from === piece.start && to === piece.start + piece.length) {
-            block = bytes.subarray(piece.at, piece.at + piece.length);
-          } else {
-            // Partial blocks at the edges: merge with what is there.
-            block = await this.mergeEdges(piece, from, to);
-            bytes.copy(block, piece.start - from, piece.at, piece.at + piece.length);
-          }
-          await piece.chunk.writeRow(piece.row, from, block, options.fua ?? false);
-        }),
-      ),
-    );
+    const fua = options.fua ?? false;
+    const pieces = this.pieces(offset, bytes.length);
+    const work: Array<Promise<void>> = [];
+    // As for reads: whole-block pieces of one chunk go as one ranged write.
+    for (let i = 0; i < pieces.length; ) {
+      let j = i + 1;
+      if (blockAligned(pieces[i]!)) {
+        while (j < pieces.length && pieces[j]!.chunk === pieces[i]!.chunk && blockAligned(pieces[j]!)) j++;
+      }
+      work.push(j - i === 1 ? this.writePiece(pieces[i]!, bytes, fua) : this.writeRows(pieces.slice(i, j), bytes, fua));
+      i = j;
+    }
+    await Promise.all(work);
+  }
+
+  private writePiece(piece: RowPiece, bytes: Buffer, fua: boolean): Promise<void> {
+    return this.withWrite(piece, async () => {
+      const { from, to } = aligned(piece.start, piece.length);
+      let block: Buffer;
+      if (from === piece.start && to === piece.start + piece.length) {
+        block = bytes.subarray(piece.at, piece.at + piece.length);
+      } else {
+        // Partial blocks at the edges: merge with what is there.
+        block = await this.mergeEdges(piece, from, to);
+        bytes.copy(block, piece.start - from, piece.at, piece.at + piece.length);
+      }
+      await piece.chunk.writeRow(piece.row, from, block, fua);
+    });
+  }
+
+  /** Consecutive whole-block row pieces of one chunk: every row locked (in row order) and begun, then one ranged write. */
+  private writeRows(run: readonly RowPiece[], bytes: Buffer, fua: boolean): Promise<void> {
+    const first = run[0]!;
+    const last = run[run.length - 1]!;
+    const write = (): Promise<void> => first.chunk.writeRows(first.row, first.start, bytes.subarray(first.at, last.at + last.length), fua);
+    const lock = (i: number): Promise<void> => (i === run.length ? write() : this.withWrite(run[i]!, () => lock(i + 1)));
+    return lock(0);
   }
 
   async flush(): Promise<void> {
@@ -221,6 +262,10 @@ export class Volume implements BlockDevice {
       throw new BlockDeviceError('EIO', `volume ${this.name} has failed: more members are lost than its layout survives`);
     }
   }
+}
+
+function blockAligned(piece: RowPiece): boolean {
+  return piece.start % CHECKSUM_BLOCK === 0 && piece.length % CHECKSUM_BLOCK === 0;
 }
 
 function aligned(start: number, length: number): { from: number; to: number } {

@@ -43,6 +43,14 @@ export interface BlockDevice {
    * than the I/O itself. Same errors as read().
    */
   readInto?(offset: number, target: Buffer): Promise<void>;
+  /**
+   * Optional: reads the bytes at `offset` into `targets`, filled one after
+   * the other, as one device request (a member's run of stripe units, each
+   * unit going to its own place in a volume's reply). Same errors as read().
+   */
+  readv?(offset: number, targets: readonly Buffer[]): Promise<void>;
+  /** Optional: writes `parts` back to back from `offset` as one device request. Same errors as write(). */
+  writev?(offset: number, parts: readonly Uint8Array[], options?: WriteOptions): Promise<void>;
 
   close(): Promise<void>;
 }

@@ -171,6 +171,49 @@ describe('against faulty and slow disks', () => {
     expect(results.filter((r) => r.error === undefined).every((r) => r.ok)).toBe(true);
   });
 
+  it('readv and writev move back-to-back parts in one request each, mixed with errors and plain reads', async () => {
+    const k = await nbdkit('--filter=error', 'memory', '8M', 'error=EIO', 'error-pread-rate=0.15');
+    const c = await connect(k.uri);
+    const data = patternBuffer(8 * MiB, 9);
+    // writev: parts of many sizes (4 KiB to 200 KiB) written back to back.
+    const partSizes = [4096, 65536, 8192, 200 * 1024, 65536, 12288];
+    for (let at = 0; at < 8 * MiB; ) {
+      const parts: Buffer[] = [];
+      for (let i = 0; at < 8 * MiB && i < partSizes.length; i++) {
+        const n = Math.min(partSizes[(i + at / 4096) % partSizes.length]!, 8 * MiB - at);
+        parts.push(data.subarray(at, at + n));
+        at += n;
+      }
+      await c.writev(at - parts.reduce((n, p) => n + p.length, 0), parts);
+    }
+    const requests = Array.from({ length: 200 }, (_, i) => {
+      const offset = ((i * 104729 * 4096) % (7 * MiB)) & ~4095;
+      const sizes = i % 3 === 0 ? [65536, 65536, 65536] : i % 3 === 1 ? [4096, 98304, 8192, 40960] : [MiB];
+      const targets = sizes.map((n) => Buffer.alloc(n, 0xee));
+      const total = sizes.reduce((a, b) => a + b, 0);
+      return c.readv(offset, targets).then(
+        () => ({ ok: Buffer.concat(targets).equals(data.subarray(offset, offset + total)), error: undefined as unknown }),
+        (error: unknown) => ({ ok: false, error }),
+      );
+    });
+    const results = await Promise.all([...requests, ...[0, 3, 5].map((m) => c.read(m * MiB, MiB).then(() => ({ ok: true, error: undefined }), (error: unknown) => ({ ok: false, error })))]);
+    const failed = results.filter((r) => r.error !== undefined);
+    expect(failed.length).toBeGreaterThan(0);
+    for (const r of failed) expect((r.error as BlockDeviceError).errno).toBe('EIO');
+    expect(results.filter((r) => r.error === undefined).every((r) => r.ok)).toBe(true);
+  });
+
+  it('readv through holes (structured hole chunks land in the right parts)', async () => {
+    const k = await nbdkit('memory', '4M');
+    const c = await connect(k.uri);
+    await c.write(MiB, patternBuffer(64 * 1024, 3));
+    const targets = [Buffer.alloc(MiB - 4096, 0xee), Buffer.alloc(8192, 0xee), Buffer.alloc(60 * 1024, 0xee), Buffer.alloc(MiB, 0xee)];
+    await c.readv(4096, targets);
+    const expected = Buffer.alloc(4 * MiB);
+    patternBuffer(64 * 1024, 3).copy(expected, MiB);
+    expect(Buffer.concat(targets).equals(expected.subarray(4096, 4096 + 2 * MiB + 64 * 1024))).toBe(true);
+  });
+
   it('replies that come back out of order reach the right callers', async () => {
     const k = await nbdkit('--filter=delay', 'memory', '4M', 'wdelay=1');
     const c = await connect(k.uri);

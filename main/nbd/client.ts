@@ -201,12 +201,72 @@ interface Pending {
   readonly length: number;
   /** READ into the caller's buffer (readInto) rather than a new one. */
   readonly target: Buffer | undefined;
+  /** READ into several buffers in order (readv); then `data` stays undefined. */
+  readonly scatter?: Scatter;
   readonly resolve: (value: unknown) => void;
   readonly reject: (err: Error) => void;
   data: Buffer | undefined;
   covered: number;
   extents: Extent[] | undefined;
   error: BlockDeviceError | undefined;
+}
+
+/**
+ * The destination of a readv: the caller's buffers, back to back. Offsets
+ * are relative to the request; a reply may fill it in any order.
+ */
+class Scatter {
+  private readonly starts: number[] = [];
+
+  constructor(private readonly parts: readonly Buffer[]) {
+    let at = 0;
+    for (const part of parts) {
+      this.starts.push(at);
+      at += part.length;
+    }
+  }
+
+  /** The part holding byte `at`, and `at`'s offset inside it. */
+  private locate(at: number): [Buffer, number] {
+    let i = this.starts.length - 1;
+    while (this.starts[i]! > at) i--;
+    return [this.parts[i]!, at - this.starts[i]!];
+  }
+
+  /** The longest run from `at` (at most `n` bytes) that one part holds. */
+  slice(at: number, n: number): Buffer {
+    const [part, o] = this.locate(at);
+    return part.subarray(o, Math.min(part.length, o + n));
+  }
+
+  /** Copies src[from, from+n) to request offset `at`. */
+  copyFrom(src: Buffer, from: number, at: number, n: number): void {
+    while (n > 0) {
+      const into = this.slice(at, n);
+      src.copy(into, 0, from, from + into.length);
+      from += into.length;
+      at += into.length;
+      n -= into.length;
+    }
+  }
+
+  takeFrom(q: ByteQueue, at: number, n: number): void {
+    while (n > 0) {
+      const into = this.slice(at, n);
+      q.takeInto(into, 0, into.length);
+      at += into.length;
+      n -= into.length;
+    }
+  }
+
+  zero(at: number, n: number): void {
+    while (n > 0) {
+      const into = this.slice(at, n);
+      into.fill(0);
+      at += into.length;
+      n -= into.length;
+    }
+  }
 }
 
 /** Bytes per socket read (see connect()). */
@@ -402,6 +462,39 @@ export class NbdClient implements BlockDevice {
     await Promise.all(parts);
   }
 
+  /**
+   * Reads the bytes at `offset` into `targets`, one after the other, in one
+   * request: the engine reads a member's run of stripe units this way, each
+   * unit landing in its own place in the volume's reply.
+   */
+  async readv(offset: number, targets: readonly Buffer[]): Promise<void> {
+    const length = targets.reduce((n, t) => n + t.length, 0);
+    this.check(offset, length, false);
+    if (length === 0) return;
+    if (length > this.maxPayload) {
+      // Rare (runs are far below 32 MiB): one request per target.
+      let at = offset;
+      await Promise.all(targets.map((t) => ((at += t.length), this.readInto(at - t.length, t))));
+      return;
+    }
+    await this.submit(NBD_CMD_READ, 0, offset, length, undefined, undefined, new Scatter(targets));
+  }
+
+  /** Writes `parts`, back to back from `offset`, in one request (their bytes go out in one writev). */
+  async writev(offset: number, parts: readonly Uint8Array[], options?: WriteOptions): Promise<void> {
+    const length = parts.reduce((n, p) => n + p.length, 0);
+    this.check(offset, length, true);
+    if (length === 0) return;
+    if (length > this.maxPayload) {
+      let at = offset;
+      await Promise.all(parts.map((p) => ((at += p.length), this.write(at - p.length, p, options))));
+      return;
+    }
+    const { flags, flushAfter } = this.fuaFlags(options?.fua);
+    await this.submit(NBD_CMD_WRITE, flags, offset, length, parts);
+    if (flushAfter) await this.flush();
+  }
+
   async write(offset: number, data: Uint8Array, options?: WriteOptions): Promise<void> {
     this.check(offset, data.length, true);
     if (data.length === 0) return;
@@ -568,13 +661,21 @@ export class NbdClient implements BlockDevice {
     await Promise.all(parts);
   }
 
-  private submit(cmd: number, flags: number, offset: number, length: number, payload?: Uint8Array, target?: Buffer): Promise<unknown> {
+  private submit(
+    cmd: number,
+    flags: number,
+    offset: number,
+    length: number,
+    payload?: Uint8Array | readonly Uint8Array[],
+    target?: Buffer,
+    scatter?: Scatter,
+  ): Promise<unknown> {
     if (this.dead) return Promise.reject(this.dead);
     let cookie = this.nextCookie;
     while (this.pending.has(cookie)) cookie = (cookie + 1) >>> 0;
     this.nextCookie = (cookie + 1) >>> 0;
     const promise = new Promise<unknown>((resolve, reject) => {
-      this.pending.set(cookie, { cmd, offset, length, target, resolve, reject, data: target, covered: 0, extents: undefined, error: undefined });
+      this.pending.set(cookie, { cmd, offset, length, target, scatter, resolve, reject, data: target, covered: 0, extents: undefined, error: undefined });
     });
     if (cmd === NBD_CMD_READ && length >= DIRECT_READ_MIN) this.bigReads++;
     const h = Buffer.allocUnsafe(REQUEST_SIZE);
@@ -585,7 +686,8 @@ export class NbdClient implements BlockDevice {
       setImmediate(this.uncork);
     }
     this.socket.write(h);
-    if (payload) this.socket.write(payload);
+    if (payload instanceof Uint8Array) this.socket.write(payload);
+    else if (payload) for (const part of payload) this.socket.write(part);
     return promise;
   }
 
@@ -606,8 +708,11 @@ export class NbdClient implements BlockDevice {
   private nextBuffer(): Buffer {
     const st = this.stream;
     if (st && st.left >= DIRECT_READ_MIN && this.q.length === 0 && !this.dead) {
-      this.direct = st.p.data!.subarray(st.at, st.at + st.left);
-      return this.direct;
+      const into = st.p.scatter ? st.p.scatter.slice(st.at, st.left) : st.p.data!.subarray(st.at, st.at + st.left);
+      if (into.length >= DIRECT_READ_MIN) {
+        this.direct = into;
+        return into;
+      }
     }
     this.direct = undefined;
     if (this.bigReads > 0 && !st && !this.dead) {
@@ -640,7 +745,8 @@ export class NbdClient implements BlockDevice {
       const st = this.stream;
       if (st && this.q.length === 0) {
         const k = Math.min(st.left, n - pos);
-        buf.copy(st.p.data!, st.at, pos, pos + k);
+        if (st.p.scatter) st.p.scatter.copyFrom(buf, pos, st.at, k);
+        else buf.copy(st.p.data!, st.at, pos, pos + k);
         st.at += k;
         st.left -= k;
         pos += k;
@@ -673,7 +779,8 @@ export class NbdClient implements BlockDevice {
       if (st) {
         const n = Math.min(st.left, q.length);
         if (n > 0) {
-          q.takeInto(st.p.data!, st.at, n);
+          if (st.p.scatter) st.p.scatter.takeFrom(q, st.at, n);
+          else q.takeInto(st.p.data!, st.at, n);
           st.at += n;
           st.left -= n;
         }
@@ -698,10 +805,10 @@ export class NbdClient implements BlockDevice {
         if (p.cmd === NBD_CMD_READ && error === 0) {
           if (this.info.structuredReplies) return this.fault('simple reply with data to a READ after structured replies were negotiated');
           p.covered = p.length;
-          if (!p.data && q.contiguous(p.length)) {
+          if (!p.data && !p.scatter && q.contiguous(p.length)) {
             p.data = q.take(p.length);
           } else {
-            p.data ??= Buffer.allocUnsafe(p.length);
+            if (!p.scatter) p.data ??= Buffer.allocUnsafe(p.length);
             this.stream = { p, cookie: cookieLo, at: 0, left: p.length, done: true };
             continue;
           }
@@ -733,13 +840,13 @@ export class NbdClient implements BlockDevice {
           if (rel < 0 || rel + n > p.length || p.covered + n > p.length) return this.fault('content chunk outside the request');
           p.covered += n;
           const whole = rel === 0 && n === p.length;
-          if (!p.data && whole && q.contiguous(n)) {
+          if (!p.data && !p.scatter && whole && q.contiguous(n)) {
             p.data = q.take(n); // a view of the socket chunk: no copy at all
             if (done && !this.finishReply(cookieLo, p)) return;
             continue;
           }
           // Zeroed unless this one chunk fills it all, so no gap can leak old memory.
-          p.data ??= whole ? Buffer.allocUnsafe(p.length) : Buffer.alloc(p.length);
+          if (!p.scatter) p.data ??= whole ? Buffer.allocUnsafe(p.length) : Buffer.alloc(p.length);
           this.stream = { p, cookie: cookieLo, at: rel, left: n, done };
           continue;
         }
@@ -785,7 +892,10 @@ export class NbdClient implements BlockDevice {
         const rel = readU64(payload, 0) - p.offset;
         const n = hole ? payload.readUInt32BE(8) : payload.length - 8;
         if (rel < 0 || n === 0 || rel + n > p.length || p.covered + n > p.length) return 'content chunk outside the request';
-        if (!hole && rel === 0 && n === p.length && !p.data) {
+        if (p.scatter) {
+          if (hole) p.scatter.zero(rel, n);
+          else p.scatter.copyFrom(payload, 8, rel, n);
+        } else if (!hole && rel === 0 && n === p.length && !p.data) {
           p.data = payload.subarray(8);
         } else {
           p.data ??= Buffer.alloc(p.length);
