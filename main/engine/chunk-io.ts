@@ -71,7 +71,8 @@ export type ColumnChange = (member: Member, slab: number, table: SlabTable) => P
  */
 export interface ColumnShadow {
   covers(row: number): boolean;
-  change(row: number, change: ColumnChange): Promise<void>;
+  /** Makes the change on the new place when it covers any of `rows` (a change to several rows of the column at once). */
+  change(rows: readonly number[], change: ColumnChange): Promise<void>;
   /** After a crash: reconciles the row itself when the new place stands in for a lost column (else undefined). */
   resync?(row: number): Promise<number> | undefined;
 }
@@ -553,6 +554,7 @@ export class ChunkIo {
     const parity = this.ctx.layout.row(this.spec, row).p !== undefined;
     if (!parity) {
       await this.writeMirroredRows(row, start, data, fua);
+      if (this.rowObserver) await this.rowObserver.wrote(row, start, data, fua);
       return;
     }
     // Head and tail pieces of partial rows: read-modify-write, row by row.
@@ -561,7 +563,12 @@ export class ChunkIo {
     const tailAt = headEnd + whole * this.rowBytes;
     const work: Array<Promise<void>> = [];
     if (headEnd > 0) work.push(this.writeRow(row, start, data.subarray(0, headEnd), fua));
-    if (whole > 0) work.push(this.writeParityRows(row + (headEnd > 0 ? 1 : 0), data.subarray(headEnd, tailAt), fua));
+    if (whole > 0) {
+      const first = row + (headEnd > 0 ? 1 : 0);
+      const rows = data.subarray(headEnd, tailAt);
+      // (The head and tail go through writeRow, which tells the observer itself.)
+      work.push(this.writeParityRows(first, rows, fua).then(() => this.rowObserver?.wrote(first, 0, rows, fua)));
+    }
     if (tailAt < data.length) work.push(this.writeRow(row + (headEnd > 0 ? 1 : 0) + whole, 0, data.subarray(tailAt), fua));
     await Promise.all(work);
   }
@@ -622,7 +629,6 @@ export class ChunkIo {
     const written = new Set<string>();
     await Promise.all(
       [...byColumn].map(async ([column, list]) => {
-        const { member, slab } = this.columns[column]!;
         const runs = contiguousRuns(list.map((item) => ({ item, firstBlock: item.firstBlock, blocks: item.bytes.length / CHECKSUM_BLOCK })));
         await Promise.all(
           runs.map(async (run) => {
@@ -630,7 +636,8 @@ export class ChunkIo {
             const ok = await this.changeColumnRows(
               column,
               rows,
-              async (_member, _slab, table) => {
+              // The member and slab given, not the column's: a slab move makes the same change on its new place.
+              async (member, slab, table) => {
                 await writeGather(member.device!, member.slabOffset(slab, run[0]!.firstBlock * CHECKSUM_BLOCK), run.map(({ item }) => item.bytes), fua);
                 for (const { item } of run) {
                   member.bytesWritten += item.bytes.length;
@@ -648,7 +655,14 @@ export class ChunkIo {
   }
 
   /** changeColumn for a run of rows: one change, and every row recorded stale if it did not take. */
-  private async changeColumnRows(column: number, rows: readonly number[], change: (member: Member, slab: number, table: SlabTable) => Promise<void>): Promise<boolean> {
+  private changeColumnRows(column: number, rows: readonly number[], change: ColumnChange): Promise<boolean> {
+    const shadow = this.shadows?.[column];
+    if (shadow === undefined || !rows.some((r) => shadow.covers(r))) return this.changeOwnColumnRows(column, rows, change);
+    // A slab move has copied some of these rows: the new place takes the change too (all of it: the rest is copied again later).
+    return Promise.all([this.changeOwnColumnRows(column, rows, change), shadow.change(rows, change)]).then(([ok]) => ok);
+  }
+
+  private async changeOwnColumnRows(column: number, rows: readonly number[], change: ColumnChange): Promise<boolean> {
     const { member, slab } = this.columns[column]!;
     if (!member.writable) {
       for (const row of rows) await this.ctx.memberSkipped(member, this.id, row);
@@ -734,7 +748,7 @@ export class ChunkIo {
     const shadow = this.shadows?.[column];
     if (shadow === undefined || !shadow.covers(row)) return this.changeOwnColumn(column, row, change, errorKind);
     // A slab move has copied this row already: the new place takes the change too.
-    return Promise.all([this.changeOwnColumn(column, row, change, errorKind), shadow.change(row, change)]).then(([ok]) => ok);
+    return Promise.all([this.changeOwnColumn(column, row, change, errorKind), shadow.change([row], change)]).then(([ok]) => ok);
   }
 
   private async changeOwnColumn(column: number, row: number, change: ColumnChange, errorKind?: 'write'): Promise<boolean> {

@@ -64,8 +64,15 @@ export async function workload(volume: Volume, model: Buffer, until: Promise<unk
     const span = Math.floor(volume.size / lanes);
     const base = index * span;
     while (!stop) {
-      const offset = base + random(span - 1);
-      const length = 1 + random(Math.min(span - (offset - base), 150_000));
+      let offset = base + random(span - 1);
+      let length = 1 + random(Math.min(span - (offset - base), 150_000));
+      // Half the requests whole 4 KiB blocks: those spanning rows take the volume's ranged path.
+      if (random(2) === 0) {
+        offset -= offset % 4096;
+        length = Math.max(4096, length - (length % 4096));
+        if (offset + length > base + span) length = base + span - offset - ((base + span - offset) % 4096);
+        if (length <= 0) continue;
+      }
       if (random(2) === 0) {
         const data = pattern(random(1 << 30), length);
         await volume.write(offset, data);

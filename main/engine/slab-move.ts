@@ -119,8 +119,8 @@ export class SlabMove implements ColumnShadow {
   }
 
   /** ColumnShadow: the same change on the target; a failure breaks the move, never the write. */
-  async change(row: number, change: ColumnChange): Promise<void> {
-    if (!this.covers(row)) return;
+  async change(rows: readonly number[], change: ColumnChange): Promise<void> {
+    if (!rows.some((row) => this.covers(row))) return;
     const { member, slab } = this.to;
     try {
       if (!member.writable) throw new Error(`member ${member.label} is ${member.state}`);
