@@ -83,6 +83,8 @@ const PROGRESS_PER_SECOND = 10;
 /** What plans assume before a job has measured this pool: a modest disk's sequential rate. */
 const DEFAULT_RATE = 100 * 1024 * 1024;
 const REPORTS_KEPT = 50;
+/** Default grace before automatic repair: long enough for a dropped NBD connection to come back, short next to a rebuild. */
+export const AUTO_REPAIR_DELAY_MS = 10_000;
 const BAD_BLOCKS_REPORTED = 1000;
 
 export const DEFAULT_TUNING: JobTuning = Object.freeze({
@@ -299,6 +301,7 @@ export class JobRunner extends EventEmitter<JobRunnerEvents> {
       await running.done;
     }
     for (const job of this.jobs.values()) clearTimeout(job.progressTimer);
+    for (const timer of this.repairTimers) clearTimeout(timer);
   }
 
   // ---------------------------------------------------------------- planning
@@ -588,14 +591,22 @@ export class JobRunner extends EventEmitter<JobRunnerEvents> {
   // ---------------------------------------------------------------- automatic repair
 
   private memberFailed(member: Member): void {
-    if (this.stopped || !this.host.pool.state.policy.autoRepair) return;
-    // After the failure is logged (markFailed commits it right after this event).
-    setImmediate(() => {
+    const policy = this.host.pool.state.policy;
+    if (this.stopped || !policy.autoRepair) return;
+    const delay = policy.autoRepairDelayMs ?? AUTO_REPAIR_DELAY_MS;
+    if (delay > 0) this.host.log('info', `member ${member.label} failed: automatic repair starts in ${Math.round(delay / 1000)} s unless it is back`);
+    // At least after the failure is logged (markFailed commits it right after this event).
+    const timer = setTimeout(() => {
+      this.repairTimers.delete(timer);
+      if (this.stopped || !this.host.pool.state.policy.autoRepair || member.state !== 'failed') return;
       void autoRepair(this, this.host, member.uuid).catch((error: unknown) => {
         this.host.log('warn', `automatic repair of ${member.label} did not start: ${describe(error)}`);
       });
-    });
+    }, delay);
+    timer.unref();
+    this.repairTimers.add(timer);
   }
+  private readonly repairTimers = new Set<NodeJS.Timeout>();
 
   /** Jobs (unfinished) whose claims include this member. */
   jobsOnMember(uuid: string): JobStatus[] {
