@@ -1,7 +1,7 @@
 /**
  * Jobs benchmark.
  *
- *   npm run bench -- jobs [--gib N] [--skip-btrfs] [--batch-rows N] [--depth N]
+ *   npm run bench -- jobs [--gib N] [--skip-btrfs] [--batch-rows N] [--depth N] [--budget F]
  *
  * Members are image files on this machine's disk (file: members, as the
  * engine host opens them), the volume raid1 of about N GiB (default 1: four
@@ -53,6 +53,7 @@ const slabs = Math.max(1, Math.round(Number(arg('gib') ?? 1) * 4));
 const skipBtrfs = process.argv.includes('--skip-btrfs');
 const batchRows = arg('batch-rows');
 const depth = arg('depth');
+const budget = arg('budget');
 /** Whole slabs of data (a 256 MiB slab holds a little less than 256 MiB: its checksums are inside). */
 const VOLUME = slabs * slabGeometry(256 * MiB, STRIPE_UNIT).dataBytes;
 const gib = (VOLUME / GiB).toFixed(2);
@@ -214,7 +215,7 @@ async function main(): Promise<void> {
       return s;
     };
     pool = await createPool({ name: 'bench', members: [await source(files[0]!), await source(files[1]!)], spares: [await source(files[2]!)] });
-    await pool.setPolicy({ autoRepair: false });
+    await pool.setPolicy({ autoRepair: false, ...(budget ? { latencyBudget: Number(budget) } : {}) });
     if (batchRows) pool.jobs.tuning = { ...pool.jobs.tuning, batchRows: Number(batchRows) };
     if (depth) pool.jobs.tuning = { ...pool.jobs.tuning, depth: Number(depth) };
     const volume = await pool.createVolume({ name: 'v', size: VOLUME, layout: 'raid1' });
@@ -282,6 +283,7 @@ async function main(): Promise<void> {
     console.log(`governor (fio 4 KiB random reads, QD1, over NBD; budget ${pool.state.policy.latencyBudget ?? 2}× the idle p99)`);
     line('foreground p99 idle', `${idle.p99Ms.toFixed(2)} ms`, `${idle.iops.toFixed(0)} IOPS`);
     line('foreground p99 during the governed rebuild', `${during.p99Ms.toFixed(2)} ms`, `${during.iops.toFixed(0)} IOPS, ratio ${ratio(during.p99Ms, idle.p99Ms)} (target ≤ 2)`);
+    line("the governor's own idle p99 (engine side)", `${(pool.jobs.governor.idleP99 ?? NaN).toFixed(2)} ms`, 'row lock wait + member I/O of each foreground piece');
     line('governed rebuild', rate(governed.bytes, governed.seconds), `ratio to ungoverned ${ratio(governed.bytes / governed.seconds, ungoverned.bytes / ungoverned.seconds)} (target ≥ 0.5)`);
   } finally {
     await server?.close().catch(() => {});

@@ -25,8 +25,13 @@
  *           job), 'job-state' (JobStatus, on every state change),
  *           'job-finished' (JobReport: what moved, bad blocks and where
  *           their good data came from, blocks lost, members removed).
- *   pool.setPolicy({ autoRepair, latencyBudget }) sets automatic repair
- *   (auto-repair.ts) and the governor's budget.
+ *   pool.setPolicy({ autoRepair, autoRepairDelayMs, latencyBudget }) sets
+ *   automatic repair (auto-repair.ts: spare first, then relocate, then
+ *   split, after the member stayed failed autoRepairDelayMs, default 10 s)
+ *   and the governor's budget (default 2× the idle p99).
+ *   pool.addMember(source, { role: 'spare' | 'data' }) adds spares and
+ *   members; pool.jobs.tuning holds the knobs (checkpoint interval, batch
+ *   size, batches in flight, an optional fixed rate cap).
  *
  * Lifecycle. start() logs job-start (the request and resolved params) and
  * queues the job. Jobs run one at a time: repairs first (priority), then
