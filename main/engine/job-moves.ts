@@ -166,7 +166,8 @@ async function copySlab(ctx: JobContext, move: SlabMove): Promise<void> {
       const depth = ctx.throttled ? 1 : ctx.tuning.depth;
       while (inflight.size >= depth && failure === undefined) await Promise.race(inflight);
       if (failure !== undefined) break;
-      const batch = ctx.tuning.batchRows;
+      // Held back for foreground I/O: smaller steps, so that no foreground request waits long behind one.
+      const batch = ctx.throttled ? Math.max(1, Math.floor(ctx.tuning.batchRows / 4)) : ctx.tuning.batchRows;
       await ctx.admit(batch * STRIPE_UNIT);
       if (move.broken) throw move.broken;
       if (host.chunkHealth(move.chunk) === 'failed') {

@@ -115,7 +115,8 @@ export const scrub: JobKindModule = {
           let row = v === start.volume && c === start.chunk ? start.row : 0;
           while (row < chunk.rows && failure === undefined) {
             while (inflight.length >= (ctx.throttled ? 1 : ctx.tuning.depth)) await settleOldest();
-            const count = Math.min(ctx.tuning.batchRows, chunk.rows - row);
+            const rows = ctx.throttled ? Math.max(1, Math.floor(ctx.tuning.batchRows / 4)) : ctx.tuning.batchRows;
+            const count = Math.min(rows, chunk.rows - row);
             const bytes = count * STRIPE_UNIT * chunk.columns.length;
             await ctx.admit(bytes);
             const first = row;
