@@ -15,7 +15,8 @@ export const root = join(dirname(fileURLToPath(import.meta.url)), '..');
  * benchmarks, smartctl for drive health, FUSE + ext4 tools to put a file
  * system on a volume, and the checkers of the packaging files (xmllint with
  * polkit's DTD for the policy, desktop-file-validate for the desktop entry)
- * and pkexec, which starts the disk helper.
+ * and pkexec, which starts the disk helper; btrfs-progs for bench/jobs.ts,
+ * which compares a rebuild with `btrfs replace` on loop devices.
  */
 export const SYSTEM_PACKAGES = [
   { pkg: 'nbdkit', command: 'nbdkit' },
@@ -27,6 +28,7 @@ export const SYSTEM_PACKAGES = [
   { pkg: 'xvfb', command: 'xvfb-run' },
   { pkg: 'xauth', command: 'xauth' },
   { pkg: 'fio', command: 'fio' },
+  { pkg: 'btrfs-progs', command: 'mkfs.btrfs' },
   { pkg: 'smartmontools', command: 'smartctl' },
   { pkg: 'fuse3', command: 'fusermount3' },
   { pkg: 'e2fsprogs', command: 'mkfs.ext4' },

@@ -17,7 +17,7 @@ describe('automatic repair', () => {
     const sources = memorySources(3);
     const spares = memorySources(1, 12, 'spare');
     const pool = await newPool(sources, spares);
-    await pool.setPolicy({ autoRepair: true });
+    await pool.setPolicy({ autoRepair: true, autoRepairDelayMs: 0 });
     const volume = await pool.createVolume({ name: 'v', size: 3 * 1024 * 1024, layout: 'raid1' });
     const model = await fill(volume, 1);
     const logs: string[] = [];
@@ -35,7 +35,7 @@ describe('automatic repair', () => {
   it('without a spare, moves the data to free space on the other members', async () => {
     const sources = memorySources(4);
     const pool = await newPool(sources);
-    await pool.setPolicy({ autoRepair: true });
+    await pool.setPolicy({ autoRepair: true, autoRepairDelayMs: 0 });
     const volume = await pool.createVolume({ name: 'v', size: 3 * 1024 * 1024, layout: 'raid1' });
     const model = await fill(volume, 2);
     const finished = nextReport(pool);
@@ -44,6 +44,28 @@ describe('automatic repair', () => {
     expect(['relocate', 'split']).toContain(report.kind);
     expect(report.outcome, report.reason).toBe('done');
     await expectFullRedundancy(pool, deviceMap(sources), [[volume, model]]);
+    await pool.close();
+  });
+
+  it('waits out the delay: a member back by then is only resynced', async () => {
+    const sources = memorySources(3);
+    const spares = memorySources(1, 12, 'spare');
+    const pool = await newPool(sources, spares);
+    await pool.setPolicy({ autoRepair: true, autoRepairDelayMs: 300 });
+    const volume = await pool.createVolume({ name: 'v', size: 1024 * 1024, layout: 'raid1' });
+    const model = await fill(volume, 4);
+    const member = volume.chunks[0]!.columns[0]!.member;
+    await pool.failMember(member.uuid);
+    await pool.returnMember(member.uuid, sources.find((s) => s.uri === member.label)!.device);
+    await new Promise((resolve) => setTimeout(resolve, 500));
+    expect(pool.jobs.list()).toEqual([]);
+    expect(pool.jobs.reports()).toEqual([]);
+    expect((await volume.read(0, volume.size)).equals(model)).toBe(true);
+    // Failed for longer than the delay: the repair starts.
+    const finished = nextReport(pool);
+    await pool.failMember(member.uuid);
+    expect((await finished).kind).toBe('rebuild');
+    await expect(pool.setPolicy({ autoRepairDelayMs: -1 })).rejects.toThrow(/invalid automatic repair delay -1/);
     await pool.close();
   });
 
@@ -69,7 +91,7 @@ describe('automatic repair', () => {
     const model = await fill(volume, 3);
     await pool.addMember(memorySources(1, 12, 'added')[0]!, { metadataBytes: 1024 * 1024 });
     const rebalance = await pool.jobs.start({ kind: 'rebalance' });
-    await pool.setPolicy({ autoRepair: true });
+    await pool.setPolicy({ autoRepair: true, autoRepairDelayMs: 0 });
     const reports: JobReport[] = [];
     pool.jobs.on('job-finished', (r) => reports.push(r));
     await pool.failMember(volume.chunks[0]!.columns[0]!.member.uuid);

@@ -71,7 +71,8 @@ export type ColumnChange = (member: Member, slab: number, table: SlabTable) => P
  */
 export interface ColumnShadow {
   covers(row: number): boolean;
-  change(row: number, change: ColumnChange): Promise<void>;
+  /** Makes the change on the new place when it covers any of `rows` (a change to several rows of the column at once). */
+  change(rows: readonly number[], change: ColumnChange): Promise<void>;
   /** After a crash: reconciles the row itself when the new place stands in for a lost column (else undefined). */
   resync?(row: number): Promise<number> | undefined;
 }
@@ -407,7 +408,7 @@ export class ChunkIo {
       }
     }
     const ok = new Array<boolean>(count).fill(false);
-    const data = Buffer.alloc(count * CHECKSUM_BLOCK);
+    const zeroes = (): Buffer => Buffer.alloc(count * CHECKSUM_BLOCK);
     // Only blocks that are needed and written are read from the device.
     let lo = -1;
     let hi = -1;
@@ -422,7 +423,7 @@ export class ChunkIo {
       if (lo === -1) lo = i;
       hi = i;
     }
-    if (lo === -1) return { data, ok, table, firstBlock };
+    if (lo === -1) return { data: zeroes(), ok, table, firstBlock };
     let raw: Buffer;
     try {
       raw = await member.device!.read(member.slabOffset(slab, (firstBlock + lo) * CHECKSUM_BLOCK), (hi - lo + 1) * CHECKSUM_BLOCK);
@@ -430,9 +431,14 @@ export class ChunkIo {
     } catch (error) {
       await this.columnError(member, error);
       // The written blocks stay unverified (not ok); unwritten ones are still zeroes.
-      return member.usable ? { data, ok, table, firstBlock } : undefined;
+      return member.usable ? { data: zeroes(), ok, table, firstBlock } : undefined;
     }
-    raw.copy(data, lo * CHECKSUM_BLOCK);
+    // A read of the whole span is the data itself (big reads: no second buffer to fault in and copy).
+    let data = raw;
+    if (lo !== 0 || hi !== count - 1) {
+      data = zeroes();
+      raw.copy(data, lo * CHECKSUM_BLOCK);
+    }
     for (let i = lo; i <= hi; i++) {
       const stored = table.entries[firstBlock + i]!;
       if (unwritten(i)) {
@@ -545,15 +551,10 @@ export class ChunkIo {
    * writeRow.
    */
   async writeRows(row: number, start: number, data: Buffer, fua: boolean): Promise<void> {
-    if (this.rowObserver || this.shadows?.some((s) => s !== undefined)) {
-      // A job is moving this chunk's data: every row's change must reach its
-      // shadow or observer, which writeRow does row by row.
-      await this.writeRowByRow(row, start, data, fua);
-      return;
-    }
     const parity = this.ctx.layout.row(this.spec, row).p !== undefined;
     if (!parity) {
       await this.writeMirroredRows(row, start, data, fua);
+      if (this.rowObserver) await this.rowObserver.wrote(row, start, data, fua);
       return;
     }
     // Head and tail pieces of partial rows: read-modify-write, row by row.
@@ -562,18 +563,13 @@ export class ChunkIo {
     const tailAt = headEnd + whole * this.rowBytes;
     const work: Array<Promise<void>> = [];
     if (headEnd > 0) work.push(this.writeRow(row, start, data.subarray(0, headEnd), fua));
-    if (whole > 0) work.push(this.writeParityRows(row + (headEnd > 0 ? 1 : 0), data.subarray(headEnd, tailAt), fua));
-    if (tailAt < data.length) work.push(this.writeRow(row + (headEnd > 0 ? 1 : 0) + whole, 0, data.subarray(tailAt), fua));
-    await Promise.all(work);
-  }
-
-  private async writeRowByRow(row: number, start: number, data: Buffer, fua: boolean): Promise<void> {
-    const work: Array<Promise<void>> = [];
-    for (let at = 0, r = row, s = start; at < data.length; r++, s = 0) {
-      const n = Math.min(this.rowBytes - s, data.length - at);
-      work.push(this.writeRow(r, s, data.subarray(at, at + n), fua));
-      at += n;
+    if (whole > 0) {
+      const first = row + (headEnd > 0 ? 1 : 0);
+      const rows = data.subarray(headEnd, tailAt);
+      // (The head and tail go through writeRow, which tells the observer itself.)
+      work.push(this.writeParityRows(first, rows, fua).then(() => this.rowObserver?.wrote(first, 0, rows, fua)));
     }
+    if (tailAt < data.length) work.push(this.writeRow(row + (headEnd > 0 ? 1 : 0) + whole, 0, data.subarray(tailAt), fua));
     await Promise.all(work);
   }
 
@@ -633,7 +629,6 @@ export class ChunkIo {
     const written = new Set<string>();
     await Promise.all(
       [...byColumn].map(async ([column, list]) => {
-        const { member, slab } = this.columns[column]!;
         const runs = contiguousRuns(list.map((item) => ({ item, firstBlock: item.firstBlock, blocks: item.bytes.length / CHECKSUM_BLOCK })));
         await Promise.all(
           runs.map(async (run) => {
@@ -641,7 +636,8 @@ export class ChunkIo {
             const ok = await this.changeColumnRows(
               column,
               rows,
-              async (_member, _slab, table) => {
+              // The member and slab given, not the column's: a slab move makes the same change on its new place.
+              async (member, slab, table) => {
                 await writeGather(member.device!, member.slabOffset(slab, run[0]!.firstBlock * CHECKSUM_BLOCK), run.map(({ item }) => item.bytes), fua);
                 for (const { item } of run) {
                   member.bytesWritten += item.bytes.length;
@@ -659,7 +655,14 @@ export class ChunkIo {
   }
 
   /** changeColumn for a run of rows: one change, and every row recorded stale if it did not take. */
-  private async changeColumnRows(column: number, rows: readonly number[], change: (member: Member, slab: number, table: SlabTable) => Promise<void>): Promise<boolean> {
+  private changeColumnRows(column: number, rows: readonly number[], change: ColumnChange): Promise<boolean> {
+    const shadow = this.shadows?.[column];
+    if (shadow === undefined || !rows.some((r) => shadow.covers(r))) return this.changeOwnColumnRows(column, rows, change);
+    // A slab move has copied some of these rows: the new place takes the change too (all of it: the rest is copied again later).
+    return Promise.all([this.changeOwnColumnRows(column, rows, change), shadow.change(rows, change)]).then(([ok]) => ok);
+  }
+
+  private async changeOwnColumnRows(column: number, rows: readonly number[], change: ColumnChange): Promise<boolean> {
     const { member, slab } = this.columns[column]!;
     if (!member.writable) {
       for (const row of rows) await this.ctx.memberSkipped(member, this.id, row);
@@ -745,7 +748,7 @@ export class ChunkIo {
     const shadow = this.shadows?.[column];
     if (shadow === undefined || !shadow.covers(row)) return this.changeOwnColumn(column, row, change, errorKind);
     // A slab move has copied this row already: the new place takes the change too.
-    return Promise.all([this.changeOwnColumn(column, row, change, errorKind), shadow.change(row, change)]).then(([ok]) => ok);
+    return Promise.all([this.changeOwnColumn(column, row, change, errorKind), shadow.change([row], change)]).then(([ok]) => ok);
   }
 
   private async changeOwnColumn(column: number, row: number, change: ColumnChange, errorKind?: 'write'): Promise<boolean> {
@@ -1009,19 +1012,18 @@ export class ChunkIo {
     const firstBlock = first * BLOCKS_PER_UNIT;
     const blocks = count * BLOCKS_PER_UNIT;
     const target = await this.ctx.checksums.table(to.member, to.slab, this.id);
-    const content = Buffer.alloc(blocks * CHECKSUM_BLOCK);
     const entries = new Uint32Array(blocks);
     const need = new Array<boolean>(blocks).fill(true);
     const bad: BadBlock[] = [];
     const own = await this.readColumn(column, firstBlock, blocks);
     const source = this.columns[column]!.member;
+    // The column's own read, unwritten blocks zero: bad blocks in it are overwritten below.
+    let content = own?.data;
     if (own) {
       for (let i = 0; i < blocks; i++) {
         if (!own.ok[i]) continue;
         need[i] = false;
-        if (own.table.isUnwritten(firstBlock + i)) continue;
-        own.data.copy(content, i * CHECKSUM_BLOCK, i * CHECKSUM_BLOCK, (i + 1) * CHECKSUM_BLOCK);
-        entries[i] = own.table.entries[firstBlock + i]!;
+        if (!own.table.isUnwritten(firstBlock + i)) entries[i] = own.table.entries[firstBlock + i]!;
       }
     }
     let lost = 0;
@@ -1037,15 +1039,30 @@ export class ChunkIo {
           if (c !== column) reads[c] = await this.readColumn(c, spanFirst, (hi - lo + 1) * BLOCKS_PER_UNIT);
         }),
       );
+      // A mirror with a copy that verifies over the whole span: that copy is the content.
+      const mirror = this.ctx.layout.row(this.spec, first).p === undefined ? this.wholeCopy(column, reads, lo === 0 && hi === count - 1 && !own) : undefined;
+      if (mirror !== undefined) {
+        const read = reads[mirror]!;
+        content = read.data;
+        for (let i = 0; i < blocks; i++) {
+          need[i] = false;
+          if (!read.table.isUnwritten(firstBlock + i)) entries[i] = read.table.entries[firstBlock + i]!;
+        }
+      }
+      content ??= Buffer.alloc(blocks * CHECKSUM_BLOCK);
       for (let r = lo; r <= hi; r++) {
         const row = first + r;
         const map = this.ctx.layout.row(this.spec, row);
         let otherBad = false;
+        // Parity layouts, the whole row rebuilt at once when every other column verifies over it.
+        const unit = map.p !== undefined ? this.columnUnitFromOthers(map, column, reads, r - lo) : undefined;
         for (let b = 0; b < BLOCKS_PER_UNIT; b++) {
           const i = r * BLOCKS_PER_UNIT + b;
           if (!need[i]) continue;
           const at = (r - lo) * BLOCKS_PER_UNIT + b;
-          const found = this.columnBlockFromOthers(map, column, reads, at, spanFirst + at);
+          const found = unit
+            ? this.blockOfUnit(map, column, reads, unit, spanFirst + at, b)
+            : this.columnBlockFromOthers(map, column, reads, at, spanFirst + at);
           otherBad ||= found.otherBad;
           const stored = own?.table.entries[firstBlock + i];
           let block = found.block;
@@ -1055,11 +1072,15 @@ export class ChunkIo {
             bad.push({ chunk: this.id, row, block: b, member: source.uuid, problem: 'checksum', ...(block ? { from: found.from } : {}) });
           }
           if (!block) {
+            content.fill(0, i * CHECKSUM_BLOCK, (i + 1) * CHECKSUM_BLOCK);
             entries[i] = LOST_BLOCK_ENTRY;
             lost++;
             continue;
           }
-          if (found.unwritten) continue;
+          if (found.unwritten) {
+            content.fill(0, i * CHECKSUM_BLOCK, (i + 1) * CHECKSUM_BLOCK);
+            continue;
+          }
           block.copy(content, i * CHECKSUM_BLOCK);
           entries[i] = encodeChecksum(crc32c(block));
         }
@@ -1075,13 +1096,62 @@ export class ChunkIo {
     }
     let bytesWritten = 0;
     if (lo >= 0) {
-      const bytes = content.subarray(lo * CHECKSUM_BLOCK, (hi + 1) * CHECKSUM_BLOCK);
+      const bytes = content!.subarray(lo * CHECKSUM_BLOCK, (hi + 1) * CHECKSUM_BLOCK);
       await to.member.device!.write(to.member.slabOffset(to.slab, (firstBlock + lo) * CHECKSUM_BLOCK), bytes);
       to.member.bytesWritten += bytes.length;
       bytesWritten = bytes.length;
     }
     for (let i = 0; i < blocks; i++) target.set(firstBlock + i, entries[i]!);
     return { bytesWritten, bad, lost };
+  }
+
+  /** A mirror copy of `column` (another column of its data unit) whose read verifies throughout, if `allowed`. */
+  private wholeCopy(column: number, reads: ReadonlyArray<ColumnRead | undefined>, allowed: boolean): number | undefined {
+    if (!allowed) return undefined;
+    // Mirror layouts map every row alike: row 0 says which columns copy this one.
+    const copies = this.ctx.layout.row(this.spec, 0).data.find((c) => c.includes(column))!;
+    return copies.find((c) => c !== column && reads[c] !== undefined && reads[c]!.ok.every(Boolean));
+  }
+
+  /**
+   * Parity layouts: the whole stripe unit of `column` in span row `r`,
+   * rebuilt at once, when every other column of the row verifies over it.
+   */
+  private columnUnitFromOthers(map: RowMap, column: number, reads: ReadonlyArray<ColumnRead | undefined>, r: number): Buffer | undefined {
+    const rowColumns = [...map.data.map((c) => c[0]!), map.p!, ...(map.q !== undefined ? [map.q] : [])];
+    const span = (c: number): Buffer | null => {
+      const read = reads[c];
+      if (c === column || !read) return null;
+      for (let b = 0; b < BLOCKS_PER_UNIT; b++) if (!read.ok[r * BLOCKS_PER_UNIT + b]) return null;
+      return read.data.subarray(r * STRIPE_UNIT, (r + 1) * STRIPE_UNIT);
+    };
+    const others = rowColumns.filter((c) => c !== column);
+    if (others.some((c) => span(c) === null)) return undefined;
+    const rebuilt = rebuildRow(
+      map.data.map((copies) => span(copies[0]!)),
+      span(map.p!),
+      map.q === undefined ? null : span(map.q),
+    );
+    if (!rebuilt) return undefined;
+    const dataIndex = map.data.findIndex((copies) => copies[0] === column);
+    if (dataIndex >= 0) return rebuilt[dataIndex]!;
+    const parity = computeRowParity(rebuilt, map.q !== undefined);
+    return column === map.p ? parity.p : parity.q!;
+  }
+
+  /** Block `b` of a unit rebuilt by columnUnitFromOthers, in columnBlockFromOthers' terms. */
+  private blockOfUnit(
+    map: RowMap,
+    column: number,
+    reads: ReadonlyArray<ColumnRead | undefined>,
+    unit: Buffer,
+    slabBlock: number,
+    b: number,
+  ): { block?: Buffer; unwritten: boolean; from?: string; otherBad: boolean } {
+    const block = unit.subarray(b * CHECKSUM_BLOCK, (b + 1) * CHECKSUM_BLOCK);
+    const rowColumns = [...map.data.flat(), map.p!, ...(map.q !== undefined ? [map.q] : [])];
+    const unwritten = block.every((x) => x === 0) && rowColumns.every((c) => c === column || reads[c] === undefined || reads[c]!.table.isUnwritten(slabBlock));
+    return { block, unwritten, from: 'parity', otherBad: false };
   }
 
   /**

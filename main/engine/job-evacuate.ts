@@ -5,7 +5,7 @@
  * would have nowhere to go (its layout needs more distinct members than the
  * pool would have with free space): that would break its redundancy.
  */
-import { claimsFor, columnsOn, describeSlabs, memberSpace, redundancy, removeEmptyMember, resolveMember, restoreMove, roleOf, runMoves, choiceFor } from './job-moves.js';
+import { claimsFor, columnsOn, describeSlabs, memberSpace, redundancy, removeEmptyMember, resolveMember, restoreMove, roleOf, runMoves, choiceFor, setMoveTotal } from './job-moves.js';
 import { placeColumns, spreadTarget } from './job-split.js';
 import { JobError, type JobHost, type JobKindModule } from './job-types.js';
 
@@ -58,7 +58,7 @@ export const evacuate: JobKindModule = {
     const { host } = ctx;
     host.allocator.setEligible(uuid, false);
     const todo = columnsOn(host, uuid);
-    ctx.setTotal(ctx.tally().bytes + todo.length * host.pool.geometry.dataBytes);
+    setMoveTotal(ctx, todo.length);
     await runMoves(ctx, () => {
       for (;;) {
         const ref = todo.shift();

@@ -11,10 +11,11 @@
  *   runs unthrottled (the issue: "takes the full bandwidth when there is no
  *   foreground I/O").
  * - No idle baseline yet, or an old one (BASELINE_TTL_MS): a probe. Job I/O
- *   stops for PROBE_MS and the foreground p99 measured meanwhile is the idle
- *   baseline. A probe costs the job PROBE_MS every BASELINE_TTL_MS (~2 %).
+ *   stops; after PROBE_SETTLE_MS (the batches under way finish) the
+ *   foreground p99 of the next PROBE_MS is the idle baseline. A probe costs
+ *   the job ~PROBE_SETTLE_MS + PROBE_MS every BASELINE_TTL_MS (~3 %).
  * - Otherwise AIMD on the job's byte rate: above budget, the rate is cut
- *   (×CUT, starting from half what the job did in the last window when it
+ *   (×CUT, starting from what the job did in the last window when it
  *   was unthrottled); comfortably below (under RAISE_BELOW of the budget) it
  *   grows ×RAISE, and past twice what the job manages it is lifted.
  *
@@ -26,10 +27,12 @@
 const WINDOW_MS = 300;
 const MIN_SAMPLES = 8;
 const PROBE_MS = 300;
+/** The start of a probe is not idle yet: the job's batches already under way finish first. */
+const PROBE_SETTLE_MS = 100;
 const BASELINE_TTL_MS = 15_000;
-const CUT = 0.6;
+const CUT = 0.7;
 const RAISE = 1.2;
-const RAISE_BELOW = 0.75;
+const RAISE_BELOW = 0.8;
 /** Never slower than this: a job must finish eventually even under constant load. */
 const MIN_RATE = 2 * 1024 * 1024;
 /** Used when nothing better is known for a first cut. */
@@ -41,6 +44,7 @@ export class Governor {
   private nextFree = 0;
   private window: number[] = [];
   private probeSamples: number[] | undefined;
+  private probeFrom = 0;
   private probeUntil = 0;
   private probeDone: Promise<void> | undefined;
   private probeRelease: (() => void) | undefined;
@@ -100,8 +104,8 @@ export class Governor {
 
   /** One foreground row piece took `ms`. */
   sample(ms: number): void {
-    if (this.probeSamples) this.probeSamples.push(ms);
-    else this.window.push(ms);
+    if (!this.probeSamples) this.window.push(ms);
+    else if (this.now() >= this.probeFrom) this.probeSamples.push(ms);
   }
 
   /** Waits until the job may do `bytes` of I/O. */
@@ -144,7 +148,7 @@ export class Governor {
     const target = this.budget() * this.baseline;
     const observed = p99(samples);
     if (observed > target) {
-      const from = this.limit === Infinity ? (jobRate > 0 ? jobRate / 2 : FALLBACK_RATE) : this.limit * CUT;
+      const from = (this.limit === Infinity ? (jobRate > 0 ? jobRate : FALLBACK_RATE) : this.limit) * CUT;
       this.limit = Math.max(MIN_RATE, from);
     } else if (observed < RAISE_BELOW * target && this.limit !== Infinity) {
       this.limit *= RAISE;
@@ -154,7 +158,8 @@ export class Governor {
 
   private startProbe(t: number): void {
     this.probeSamples = [];
-    this.probeUntil = t + PROBE_MS;
+    this.probeFrom = t + PROBE_SETTLE_MS;
+    this.probeUntil = t + PROBE_SETTLE_MS + PROBE_MS;
     this.probeDone = new Promise((resolve) => (this.probeRelease = resolve));
   }
 

@@ -173,3 +173,68 @@ describe('refusals', () => {
     await pool.close();
   });
 });
+
+describe('bad blocks met on the way', () => {
+  it('are repaired in the copy from where good data is, and reported so', async () => {
+    const sources = memorySources(5);
+    const pool = await newPool(sources);
+    pool.jobs.tuning = { ...pool.jobs.tuning, maxRate: undefined };
+    const mirror = await pool.createVolume({ name: 'm', size: 1024 * 1024, layout: 'raid1' });
+    const striped = await pool.createVolume({ name: 'p', size: 3 * 1024 * 1024, layout: 'raid5', width: 4 });
+    const models: Array<[typeof mirror, Buffer]> = [
+      [mirror, await fill(mirror, 21)],
+      [striped, await fill(striped, 22)],
+    ];
+    await pool.flush();
+    // The member to evacuate holds a bad block in each volume's slab.
+    const leaving = striped.chunks[0]!.columns[0]!.member;
+    const flip = async (chunk: typeof mirror.chunks[0], row: number): Promise<void> => {
+      const column = chunk.columns.find((c) => c.member === leaving)!;
+      const at = leaving.slabOffset(column.slab, row * 65536 + 4096);
+      const byte = await leaving.device!.read(at, 1);
+      await leaving.device!.write(at, Buffer.from([byte[0]! ^ 1]));
+    };
+    await flip(striped.chunks[0]!, 2);
+    const mirrorChunk = mirror.chunks.find((c) => c.columns.some((col) => col.member === leaving));
+    if (mirrorChunk) await flip(mirrorChunk, 3);
+    const { id } = await pool.jobs.start({ kind: 'evacuate', member: leaving.uuid });
+    const report = await pool.jobs.wait(id);
+    expect(report.outcome, report.reason).toBe('done');
+    expect(report.badBlocks).toContainEqual({ chunk: striped.chunks[0]!.id, row: 2, block: 1, member: leaving.uuid, problem: 'checksum', from: 'parity' });
+    if (mirrorChunk) {
+      const other = mirrorChunk.columns.find((c) => c.member !== leaving)!.member;
+      expect(report.badBlocks).toContainEqual({ chunk: mirrorChunk.id, row: 3, block: 1, member: leaving.uuid, problem: 'checksum', from: `copy:${other.uuid}` });
+    }
+    expect(report.blocksRepaired).toBe(mirrorChunk ? 2 : 1);
+    expect(report.blocksLost).toBe(0);
+    await expectFullRedundancy(pool, deviceMap(sources), models);
+    await pool.close();
+  });
+
+  it('with no good copy left, a block stays unreadable (EIO) on its new place, never wrong bytes', async () => {
+    const sources = memorySources(3);
+    const spares = memorySources(1, 12, 'spare');
+    const pool = await newPool(sources, spares);
+    const volume = await pool.createVolume({ name: 'v', size: 1024 * 1024, layout: 'raid1' });
+    const model = await fill(volume, 23);
+    await pool.flush();
+    const [lost, survivor] = volume.chunks[0]!.columns;
+    // The survivor's copy of one block rots, then the other copy's member dies.
+    const at = survivor!.member.slabOffset(survivor!.slab, 5 * 65536);
+    const byte = await survivor!.member.device!.read(at, 1);
+    await survivor!.member.device!.write(at, Buffer.from([byte[0]! ^ 0x80]));
+    await pool.failMember(lost!.member.uuid);
+    const { id } = await pool.jobs.start({ kind: 'rebuild', member: lost!.member.uuid });
+    const report = await pool.jobs.wait(id);
+    expect(report.outcome, report.reason).toBe('done');
+    expect(report.blocksLost).toBe(1);
+    await expect(volume.read(5 * 65536, 4096)).rejects.toThrow(/EIO/);
+    // Everything else reads right, from either copy.
+    expect((await volume.read(0, 5 * 65536)).equals(model.subarray(0, 5 * 65536))).toBe(true);
+    expect((await volume.read(5 * 65536 + 4096, 65536)).equals(model.subarray(5 * 65536 + 4096, 6 * 65536 + 4096))).toBe(true);
+    await pool.failMember(survivor!.member.uuid);
+    await expect(volume.read(5 * 65536, 4096)).rejects.toThrow(/EIO/);
+    expect((await volume.read(0, 5 * 65536)).equals(model.subarray(0, 5 * 65536))).toBe(true);
+    await pool.close();
+  });
+});

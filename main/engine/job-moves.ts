@@ -159,12 +159,15 @@ async function copySlab(ctx: JobContext, move: SlabMove): Promise<void> {
   let failure: unknown;
   let lastCheckpoint = performance.now();
   let sinceCheckpoint = 0;
+  // A checkpoint (flush, then the record) runs beside the copy, one at a time: the copy does not wait for the disks.
+  let checkpointing: Promise<void> | undefined;
   try {
     while (!move.allIssued) {
       const depth = ctx.throttled ? 1 : ctx.tuning.depth;
       while (inflight.size >= depth && failure === undefined) await Promise.race(inflight);
       if (failure !== undefined) break;
-      const batch = ctx.tuning.batchRows;
+      // Held back for foreground I/O: smaller steps, so that no foreground request waits long behind one.
+      const batch = ctx.throttled ? Math.max(1, Math.floor(ctx.tuning.batchRows / 4)) : ctx.tuning.batchRows;
       await ctx.admit(batch * STRIPE_UNIT);
       if (move.broken) throw move.broken;
       if (host.chunkHealth(move.chunk) === 'failed') {
@@ -182,17 +185,25 @@ async function copySlab(ctx: JobContext, move: SlabMove): Promise<void> {
       );
       inflight.add(p);
       void p.finally(() => inflight.delete(p));
-      if (sinceCheckpoint >= ctx.tuning.checkpointBytes || performance.now() - lastCheckpoint >= ctx.tuning.checkpointMs) {
+      if (!checkpointing && (sinceCheckpoint >= ctx.tuning.checkpointBytes || performance.now() - lastCheckpoint >= ctx.tuning.checkpointMs)) {
         // What is copied now is what the flush makes durable.
         const info = move.info;
-        await host.flush();
-        await ctx.checkpoint({ move: info });
         lastCheckpoint = performance.now();
         sinceCheckpoint = 0;
+        checkpointing = (async () => {
+          await host.flush();
+          await ctx.checkpoint({ move: info });
+        })().then(
+          () => (checkpointing = undefined),
+          (error: unknown) => {
+            failure ??= error;
+            checkpointing = undefined;
+          },
+        );
       }
     }
   } finally {
-    await Promise.allSettled([...inflight]);
+    await Promise.allSettled([...inflight, ...(checkpointing ? [checkpointing] : [])]);
   }
   if (failure !== undefined) throw failure;
   if (move.broken) throw move.broken;
@@ -202,6 +213,13 @@ export function account(ctx: JobContext, result: Pick<CopyResult, 'bad' | 'lost'
   if (result.bad.length > 0) ctx.badBlocks(result.bad);
   const repaired = result.bad.filter((b) => b.from !== undefined).length;
   if (repaired > 0 || result.lost > 0) ctx.count({ blocksRepaired: repaired, blocksLost: result.lost });
+}
+
+/** Sets the job's total: done so far, plus `columns` slabs to move, less what the move under way has copied. */
+export function setMoveTotal(ctx: JobContext, columns: number): void {
+  const move = ctx.attachment instanceof SlabMove ? ctx.attachment : undefined;
+  const copied = move ? move.rowsCopied * STRIPE_UNIT : 0;
+  ctx.setTotal(ctx.tally().bytes + columns * ctx.host.pool.geometry.dataBytes - copied);
 }
 
 /** A move of `ref` onto a slab the allocator gives (`take`), or undefined when the chunk is gone or has moved on. */

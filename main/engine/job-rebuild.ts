@@ -22,6 +22,7 @@ import {
   restoreMove,
   roleOf,
   runMoves,
+  setMoveTotal,
 } from './job-moves.js';
 import { JobError, type JobHost, type JobKindModule, type JobRequest } from './job-types.js';
 
@@ -100,7 +101,7 @@ export const rebuild: JobKindModule = {
     const p = params(raw);
     const { host } = ctx;
     const todo = columnsOn(host, p.member);
-    ctx.setTotal(ctx.tally().bytes + todo.length * host.pool.geometry.dataBytes);
+    setMoveTotal(ctx, todo.length);
     const spare = host.pool.members.get(p.spare);
     await runMoves(ctx, () => {
       for (;;) {

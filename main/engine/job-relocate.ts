@@ -20,6 +20,7 @@ import {
   restoreMove,
   roleOf,
   runMoves,
+  setMoveTotal,
 } from './job-moves.js';
 import { JobError, type JobHost, type JobKindModule } from './job-types.js';
 import type { Member } from './member.js';
@@ -107,7 +108,7 @@ export const relocate: JobKindModule = {
     const p = raw as unknown as Params;
     const { host } = ctx;
     const todo = columnsOn(host, p.member);
-    ctx.setTotal(ctx.tally().bytes + todo.length * host.pool.geometry.dataBytes);
+    setMoveTotal(ctx, todo.length);
     const target = host.pool.members.get(p.target);
     await runMoves(ctx, () => {
       for (;;) {

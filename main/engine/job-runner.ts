@@ -25,8 +25,13 @@
  *           job), 'job-state' (JobStatus, on every state change),
  *           'job-finished' (JobReport: what moved, bad blocks and where
  *           their good data came from, blocks lost, members removed).
- *   pool.setPolicy({ autoRepair, latencyBudget }) sets automatic repair
- *   (auto-repair.ts) and the governor's budget.
+ *   pool.setPolicy({ autoRepair, autoRepairDelayMs, latencyBudget }) sets
+ *   automatic repair (auto-repair.ts: spare first, then relocate, then
+ *   split, after the member stayed failed autoRepairDelayMs, default 10 s)
+ *   and the governor's budget (default 2× the idle p99).
+ *   pool.addMember(source, { role: 'spare' | 'data' }) adds spares and
+ *   members; pool.jobs.tuning holds the knobs (checkpoint interval, batch
+ *   size, batches in flight, an optional fixed rate cap).
  *
  * Lifecycle. start() logs job-start (the request and resolved params) and
  * queues the job. Jobs run one at a time: repairs first (priority), then
@@ -83,6 +88,8 @@ const PROGRESS_PER_SECOND = 10;
 /** What plans assume before a job has measured this pool: a modest disk's sequential rate. */
 const DEFAULT_RATE = 100 * 1024 * 1024;
 const REPORTS_KEPT = 50;
+/** Default grace before automatic repair: long enough for a dropped NBD connection to come back, short next to a rebuild. */
+export const AUTO_REPAIR_DELAY_MS = 10_000;
 const BAD_BLOCKS_REPORTED = 1000;
 
 export const DEFAULT_TUNING: JobTuning = Object.freeze({
@@ -299,6 +306,7 @@ export class JobRunner extends EventEmitter<JobRunnerEvents> {
       await running.done;
     }
     for (const job of this.jobs.values()) clearTimeout(job.progressTimer);
+    for (const timer of this.repairTimers) clearTimeout(timer);
   }
 
   // ---------------------------------------------------------------- planning
@@ -391,7 +399,12 @@ export class JobRunner extends EventEmitter<JobRunnerEvents> {
       const why = job.stop;
       job.stop = undefined;
       job.state = job.paused ? 'paused' : 'queued';
-      await this.host.commit({ t: 'job-update', id: job.id, done: job.tally }).catch(() => {});
+      // It goes on from its last checkpoint: so does its count of bytes done.
+      const logged = this.host.pool.state.jobs.find((j) => j.id === job.id);
+      if (logged) {
+        job.tally = { ...ZERO_TALLY, ...logged.done };
+        job.meter.done = job.tally.bytes;
+      }
       if (why !== 'close') this.emitState(job);
       this.pump();
       return;
@@ -583,14 +596,22 @@ export class JobRunner extends EventEmitter<JobRunnerEvents> {
   // ---------------------------------------------------------------- automatic repair
 
   private memberFailed(member: Member): void {
-    if (this.stopped || !this.host.pool.state.policy.autoRepair) return;
-    // After the failure is logged (markFailed commits it right after this event).
-    setImmediate(() => {
+    const policy = this.host.pool.state.policy;
+    if (this.stopped || !policy.autoRepair) return;
+    const delay = policy.autoRepairDelayMs ?? AUTO_REPAIR_DELAY_MS;
+    if (delay > 0) this.host.log('info', `member ${member.label} failed: automatic repair starts in ${Math.round(delay / 1000)} s unless it is back`);
+    // At least after the failure is logged (markFailed commits it right after this event).
+    const timer = setTimeout(() => {
+      this.repairTimers.delete(timer);
+      if (this.stopped || !this.host.pool.state.policy.autoRepair || member.state !== 'failed') return;
       void autoRepair(this, this.host, member.uuid).catch((error: unknown) => {
         this.host.log('warn', `automatic repair of ${member.label} did not start: ${describe(error)}`);
       });
-    });
+    }, delay);
+    timer.unref();
+    this.repairTimers.add(timer);
   }
+  private readonly repairTimers = new Set<NodeJS.Timeout>();
 
   /** Jobs (unfinished) whose claims include this member. */
   jobsOnMember(uuid: string): JobStatus[] {

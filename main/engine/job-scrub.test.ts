@@ -115,7 +115,7 @@ describe('scrub', () => {
     const volume = await pool.createVolume({ name: 'v', size: 4 * 1024 * 1024, layout: 'raid1' });
     await fill(volume, 9);
     const { id } = await pool.jobs.start({ kind: 'scrub', volume: 'v' });
-    while (!pool.state.jobs.find((j) => j.id === id)?.cursor) await new Promise((r) => setTimeout(r, 5));
+    while (!(pool.state.jobs.find((j) => j.id === id)?.done.bytes ?? 0)) await new Promise((r) => setTimeout(r, 5));
     await pool.close();
     const checkpointed = pool.state.jobs.find((j) => j.id === id)!.done.bytes;
     expect(checkpointed).toBeGreaterThan(0);

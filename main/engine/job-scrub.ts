@@ -93,31 +93,58 @@ export const scrub: JobKindModule = {
     ctx.setTotal(ctx.tally().bytes + left);
     let lastCheckpoint = performance.now();
     let unchecked = 0;
-    for (let v = start.volume; v < p.volumes.length; v++) {
-      const name = p.volumes[v]!;
-      if (!host.pool.volumeNames().includes(name)) continue;
-      const chunks = host.volumeChunks(name);
-      for (let c = v === start.volume ? start.chunk : 0; c < chunks.length; c++) {
-        const chunk = chunks[c]!;
-        let row = v === start.volume && c === start.chunk ? start.row : 0;
-        while (row < chunk.rows) {
-          const count = Math.min(ctx.tuning.batchRows, chunk.rows - row);
-          const bytes = count * STRIPE_UNIT * chunk.columns.length;
-          await ctx.admit(bytes);
-          const first = row;
-          const keys = Array.from({ length: count }, (_, i) => `${chunk.id}:${first + i}`);
-          const result = await withLocks(host, keys, () => chunk.scrubRows(first, count));
-          account(ctx, { bad: result.bad, lost: result.bad.filter((b) => b.from === undefined).length });
-          unchecked += result.unchecked;
-          row += count;
-          ctx.advance(bytes);
-          if (performance.now() - lastCheckpoint >= ctx.tuning.checkpointMs) {
-            await ctx.checkpoint({ cursor: { volume: v, chunk: c, row } satisfies Cursor });
-            lastCheckpoint = performance.now();
+    // A few batches at once (each under its own rows' locks), oldest first: the checkpoint's
+    // cursor is the oldest batch still running, below which everything is verified.
+    // Bytes are counted when the oldest batch is taken off the queue, so the tally is always
+    // what lies before the cursor, and a resumed scrub counts nothing twice.
+    const inflight: Array<{ at: Cursor; bytes: number; done: Promise<void> }> = [];
+    let failure: unknown;
+    const settleOldest = async (): Promise<void> => {
+      const oldest = inflight[0]!;
+      await oldest.done;
+      inflight.shift();
+      if (failure === undefined) ctx.advance(oldest.bytes);
+    };
+    try {
+      for (let v = start.volume; v < p.volumes.length && failure === undefined; v++) {
+        const name = p.volumes[v]!;
+        if (!host.pool.volumeNames().includes(name)) continue;
+        const chunks = host.volumeChunks(name);
+        for (let c = v === start.volume ? start.chunk : 0; c < chunks.length && failure === undefined; c++) {
+          const chunk = chunks[c]!;
+          let row = v === start.volume && c === start.chunk ? start.row : 0;
+          while (row < chunk.rows && failure === undefined) {
+            while (inflight.length >= (ctx.throttled ? 1 : ctx.tuning.depth)) await settleOldest();
+            const rows = ctx.throttled ? Math.max(1, Math.floor(ctx.tuning.batchRows / 4)) : ctx.tuning.batchRows;
+            const count = Math.min(rows, chunk.rows - row);
+            const bytes = count * STRIPE_UNIT * chunk.columns.length;
+            await ctx.admit(bytes);
+            const first = row;
+            const keys = Array.from({ length: count }, (_, i) => `${chunk.id}:${first + i}`);
+            const done = withLocks(host, keys, () => chunk.scrubRows(first, count)).then(
+              (result) => {
+                account(ctx, { bad: result.bad, lost: result.bad.filter((b) => b.from === undefined).length });
+                unchecked += result.unchecked;
+              },
+              (error: unknown) => {
+                failure ??= error;
+              },
+            );
+            inflight.push({ at: { volume: v, chunk: c, row: first }, bytes, done });
+            row += count;
+            if (performance.now() - lastCheckpoint >= ctx.tuning.checkpointMs) {
+              const cursor: Cursor = inflight[0]?.at ?? { volume: v, chunk: c, row };
+              lastCheckpoint = performance.now();
+              await ctx.checkpoint({ cursor });
+            }
           }
         }
       }
+      while (inflight.length > 0 && failure === undefined) await settleOldest();
+    } finally {
+      await Promise.allSettled(inflight.map((b) => b.done));
     }
+    if (failure !== undefined) throw failure;
     if (unchecked > 0) ctx.note(`${formatSize(unchecked)} could not be checked: it is on members that are not online`);
     const repaired = ctx.tally().blocksRepaired;
     ctx.note(repaired === 0 && ctx.tally().blocksLost === 0 ? 'no bad block found' : `${repaired} bad block(s) repaired, ${ctx.tally().blocksLost} lost`);

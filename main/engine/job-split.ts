@@ -18,6 +18,7 @@ import {
   resolveMember,
   restoreMove,
   runMoves,
+  setMoveTotal,
   type ColumnRef,
 } from './job-moves.js';
 import { JobError, type JobHost, type JobKindModule } from './job-types.js';
@@ -108,7 +109,7 @@ export const split: JobKindModule = {
     const uuid = (raw as { member: string }).member;
     const { host } = ctx;
     const todo = columnsOn(host, uuid);
-    ctx.setTotal(ctx.tally().bytes + todo.length * host.pool.geometry.dataBytes);
+    setMoveTotal(ctx, todo.length);
     await runMoves(ctx, () => {
       for (;;) {
         const ref = todo.shift();

@@ -66,12 +66,12 @@ export async function workload(volume: Volume, model: Buffer, until: Promise<unk
     while (!stop) {
       let offset = base + random(span - 1);
       let length = 1 + random(Math.min(span - (offset - base), 150_000));
+      // Half the requests whole 4 KiB blocks: those spanning rows take the volume's ranged path.
       if (random(2) === 0) {
-        // Whole blocks too: several rows at once take the volume's ranged paths.
         offset -= offset % 4096;
         length = Math.max(4096, length - (length % 4096));
-        if (offset + length > base + span) length = Math.floor((base + span - offset) / 4096) * 4096;
-        if (length === 0) continue;
+        if (offset + length > base + span) length = base + span - offset - ((base + span - offset) % 4096);
+        if (length <= 0) continue;
       }
       if (random(2) === 0) {
         const data = pattern(random(1 << 30), length);

@@ -57,6 +57,12 @@ export interface PoolPolicy {
   /** Start repair by itself when a member fails and there is a spare or room (spare first, then relocate, then split). */
   readonly autoRepair: boolean;
   /**
+   * How long a failed member may stay failed before automatic repair
+   * starts, in milliseconds (default AUTO_REPAIR_DELAY_MS): a member that
+   * is back sooner (a dropped connection) only resyncs what it missed.
+   */
+  readonly autoRepairDelayMs?: number;
+  /**
    * The governor's budget: job I/O is slowed so that foreground p99 latency
    * stays within this factor of the idle p99 (job-governor.ts). Default 2.
    */

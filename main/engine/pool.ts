@@ -613,11 +613,15 @@ export class Pool extends EventEmitter<PoolEvents> {
     });
   }
 
-  /** Changes the pool's policy (automatic repair, the governor's latency budget). */
+  /** Changes the pool's policy (automatic repair and its delay, the governor's latency budget). */
   async setPolicy(policy: Partial<PoolPolicy>): Promise<PoolPolicy> {
     const budget = policy.latencyBudget;
     if (budget !== undefined && (!Number.isFinite(budget) || budget < 1.1 || budget > 100)) {
       throw new PoolError('BAD_SIZE', `invalid latency budget ${budget}: it is a factor of the idle p99 latency between 1.1 and 100`);
+    }
+    const delay = policy.autoRepairDelayMs;
+    if (delay !== undefined && (!Number.isSafeInteger(delay) || delay < 0 || delay > 7 * 24 * 3600 * 1000)) {
+      throw new PoolError('BAD_SIZE', `invalid automatic repair delay ${delay}: it is a whole number of milliseconds, at most a week`);
     }
     return this.change(async () => {
       const next = { ...this.stateValue.policy, ...policy };

@@ -23,10 +23,13 @@
  *      `rows` = the first row not copied (all below are).
  *   5. commit, when every row is copied: flush, then log chunk-move (the
  *      column's new place, and the job's move cleared, in one record); then
- *      the chunk uses the target; then every row lock is taken once (all
- *      requests that started on the old place have finished: the volume
- *      queues a request on its rows' locks before its first await) and only
- *      then is the old slab freed.
+ *      the chunk uses the target; then every row lock is taken once, and
+ *      only then is the old slab freed. That wait covers every request that
+ *      could still use the old place: a volume request takes its first
+ *      row's lock before its first await and holds it until it is done, and
+ *      its ChunkIo call runs under all its rows' locks and looks up the
+ *      chunk's columns then — so one that finds the new place is fine, and
+ *      one that found the old place holds a lock the wait waits for.
  *   Abort (cancel, target failed): drop the shadow, wait for the row locks
  *   once, log the move cleared, free the target.
  *
@@ -119,8 +122,8 @@ export class SlabMove implements ColumnShadow {
   }
 
   /** ColumnShadow: the same change on the target; a failure breaks the move, never the write. */
-  async change(row: number, change: ColumnChange): Promise<void> {
-    if (!this.covers(row)) return;
+  async change(rows: readonly number[], change: ColumnChange): Promise<void> {
+    if (!rows.some((row) => this.covers(row))) return;
     const { member, slab } = this.to;
     try {
       if (!member.writable) throw new Error(`member ${member.label} is ${member.state}`);
