@@ -97,8 +97,10 @@ test('the demo story: drives, pools, layout map, NBD data, failure, restore, cor
 
   // Corrupt a block and read it back over NBD: the checksum catches it.
   await page.getByRole('button', { name: 'Corrupt a block of demo/photos' }).click();
-  await expect(page.getByRole('status', { name: /^Corrupted one copy of the block at .* in demo\/photos$/ })).toBeVisible();
-  qemuIo(uri, 'read 0 4M');
+  const corrupted = page.getByRole('status', { name: /^Corrupted one copy of the block at .* in demo\/photos$/ });
+  await expect(corrupted).toBeVisible();
+  const offset = Number(/byte offset (\d+)/.exec((await corrupted.textContent())!)![1]);
+  qemuIo(uri, `read ${offset - (offset % 4096)} 4k`);
   await expect(page.getByRole('status', { name: /^Checksum errors found on disk\d\.img$/ })).toBeVisible();
   await expect(page.getByRole('status', { name: /^Repair finished in pool demo$/ })).toBeVisible();
   await expect(page.getByTestId('drives-attention')).toHaveText('1 drive needs attention');
