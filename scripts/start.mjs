@@ -29,7 +29,7 @@ if ('path' in electron) {
   child = spawn(electron.path, [root], { stdio: 'inherit' });
 } else {
   console.log(`Electron is not available (${electron.reason}); serving the same UI in browser mode.`);
-  child = spawn(process.execPath, [join(root, 'bin', 'spindle.js'), 'browser', ...args.filter((a) => a !== '--no-setup')], {
+  child = spawn(process.execPath, [join(root, 'bin', 'spindle.js'), 'browser', '--demo-on-first-start', ...args.filter((a) => a !== '--no-setup')], {
     stdio: 'inherit',
   });
 }

@@ -10,6 +10,7 @@ import { pathToFileURL } from 'node:url';
 import { CONTENT_SECURITY_POLICY } from '../service/browser-mode.js';
 import { ControlClient } from '../service/control-client.js';
 import { packageInfo } from '../service/package-info.js';
+import { openDemoOnFirstStart } from '../service/first-start.js';
 import { controlSocketPath } from '../service/runtime-paths.js';
 import { wireIpc } from './ipc.js';
 
@@ -39,6 +40,7 @@ async function engineHostClient(): Promise<ControlClient> {
 
 async function createWindow(): Promise<void> {
   const client = await engineHostClient();
+  await openDemoOnFirstStart(client, (line) => console.error(`spindle: ${line}`));
   const window = new BrowserWindow({
     width: 1280,
     height: 800,

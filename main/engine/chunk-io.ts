@@ -191,12 +191,11 @@ export class ChunkIo {
     return out;
   }
 
-  /** The copy a ranged read takes a unit from: one usable copy, the same for MIRROR_RUN_ROWS rows; -1 if none. */
+  /** The copy a ranged read takes a unit from: the first usable one from mirrorTurn; -1 if none. */
   private readColumnFor(seg: UnitSegment): number {
     const copies = this.ctx.layout.row(this.spec, seg.row).data[seg.unit]!;
-    const turn = Math.floor(seg.row / MIRROR_RUN_ROWS);
     for (let i = 0; i < copies.length; i++) {
-      const c = copies[(i + turn) % copies.length]!;
+      const c = copies[(i + mirrorTurn(seg.row)) % copies.length]!;
       if (this.columns[c]!.member.usable) return c;
     }
     return -1;
@@ -216,10 +215,9 @@ export class ChunkIo {
 
   private async tryReadUnitFast(map: RowMap, row: number, unit: number, from: number, to: number, target: Buffer): Promise<boolean> {
     const copies = map.data[unit]!;
-    // Spread reads of mirrored data over the copies, row by row.
     let column = -1;
     for (let i = 0; i < copies.length; i++) {
-      const c = copies[(i + row) % copies.length]!;
+      const c = copies[(i + mirrorTurn(row)) % copies.length]!;
       if (this.columns[c]!.member.usable) {
         column = c;
         break;
@@ -286,8 +284,7 @@ export class ChunkIo {
     const done = new Array<boolean>(count).fill(false);
     let badCopyFound = false;
     const copies = map.data[unit]!;
-    // Spread reads of mirrored data over the copies, row by row.
-    const order = copies.map((_, i) => copies[(i + row) % copies.length]!);
+    const order = copies.map((_, i) => copies[(i + mirrorTurn(row)) % copies.length]!);
     for (const column of order) {
       if (done.every(Boolean)) break;
       const read = await this.readColumn(column, firstBlock, count, done);
@@ -921,8 +918,18 @@ export class ChunkIo {
   }
 }
 
-/** Rows a ranged read takes from one copy of a mirror before turning to the next: 1 MiB of 64 KiB units. */
+/**
+ * Reads of a mirror take one copy for MIRROR_RUN_ROWS rows (1 MiB of 64 KiB
+ * units), then the next: long reads stay one request per member and still
+ * spread over the copies, and every read of a row (short or ranged) tries
+ * the same copy first, so a bad copy is met the same way by both.
+ */
 const MIRROR_RUN_ROWS = 16;
+
+/** Which copy of a mirrored unit in `row` reads try first (index into the row's copies, modulo their count). */
+export function mirrorTurn(row: number): number {
+  return Math.floor(row / MIRROR_RUN_ROWS);
+}
 
 /** One data unit's part of a ranged read: where it is in the chunk and in the caller's buffer. */
 interface UnitSegment {

@@ -7,7 +7,7 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { NbdClient } from '../nbd/client.js';
 import { NbdServer } from '../nbd/server.js';
-import { cleanupAll, run, startServerPeer, tempDir, type Peer } from '../nbd/test-support.js';
+import { cleanupAll, qemuIo, startServerPeer, tempDir, type Peer } from '../nbd/test-support.js';
 import { openMember } from './member-uri.js';
 import { createPool } from './pool-open.js';
 import type { Pool } from './pool.js';
@@ -24,13 +24,6 @@ let pool: Pool;
 let volume: Volume;
 let server: NbdServer;
 let uri: string;
-
-async function qemuIo(...commands: string[]): Promise<string> {
-  const result = await run('qemu-io', ['-f', 'raw', uri, ...commands.flatMap((c) => ['-c', c])], 120_000);
-  const output = result.stdout + result.stderr;
-  if (result.code !== 0 || /verification failed|error|failed/i.test(output)) throw new Error(`qemu-io ${commands.join('; ')}:\n${output}`);
-  return output;
-}
 
 beforeAll(async () => {
   dir = await tempDir('spindle-pool-nbd-');
@@ -63,7 +56,7 @@ afterAll(async () => {
 
 describe('a raid5 pool of four nbdkit members, exported over NBD', () => {
   it('stores what qemu-io writes, pattern-verified', async () => {
-    await qemuIo('write -P 0xab 0 16M', 'write -P 0xcd 16M 8M', 'flush', 'read -P 0xab 0 16M', 'read -P 0xcd 16M 8M');
+    await qemuIo(uri, 'write -P 0xab 0 16M', 'write -P 0xcd 16M 8M', 'flush', 'read -P 0xab 0 16M', 'read -P 0xcd 16M 8M');
   });
 
   it('is safe over several connections at once (CAN_MULTI_CONN): written on one, flushed on another, read on a third', async () => {
@@ -89,7 +82,7 @@ describe('a raid5 pool of four nbdkit members, exported over NBD', () => {
     await file.write(Buffer.from(before.map((b) => b ^ 0xff)), 0, 16, at);
     await file.sync();
     const errorsBefore = column.member.errors.checksum;
-    await qemuIo('read -P 0xab 0 64k');
+    await qemuIo(uri, 'read -P 0xab 0 64k');
     expect(column.member.errors.checksum).toBeGreaterThan(errorsBefore);
     await pool.repairsDone();
     const after = Buffer.alloc(16);
@@ -100,10 +93,10 @@ describe('a raid5 pool of four nbdkit members, exported over NBD', () => {
 
   it('keeps reading correct data after one member server is killed', async () => {
     await servers[2]!.stop('SIGKILL');
-    await qemuIo('read -P 0xab 0 16M', 'read -P 0xcd 16M 8M');
+    await qemuIo(uri, 'read -P 0xab 0 16M', 'read -P 0xcd 16M 8M');
     expect([...pool.members.values()].filter((m) => m.state === 'failed')).toHaveLength(1);
     expect(pool.volumeState('vol')).toBe('degraded');
     // Writes go on within redundancy, and read back.
-    await qemuIo('write -P 0x5a 4M 4M', 'read -P 0x5a 4M 4M', 'read -P 0xab 0 4M');
+    await qemuIo(uri, 'write -P 0x5a 4M 4M', 'read -P 0x5a 4M 4M', 'read -P 0xab 0 4M');
   });
 });

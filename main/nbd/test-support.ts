@@ -155,6 +155,19 @@ export function run(cmd: string, args: readonly string[], timeoutMs = 60_000): P
   });
 }
 
+/**
+ * Runs qemu-io on an NBD URI, each command as one `-c`, and throws with
+ * qemu-io's output unless it exited 0 and printed no error. The output is
+ * checked as well as the status because not every qemu-io release turns a
+ * failed command (a "Pattern verification failed" read) into a non-zero exit.
+ */
+export async function qemuIo(uri: string, ...commands: string[]): Promise<string> {
+  const result = await run('qemu-io', ['-f', 'raw', uri, ...commands.flatMap((c) => ['-c', c])], 120_000);
+  const output = result.stdout + result.stderr;
+  if (result.code !== 0 || /verification failed|error|failed/i.test(output)) throw new Error(`qemu-io ${commands.join('; ')}:\n${output}`);
+  return output;
+}
+
 /** Writes an image file of `size` bytes filled with a deterministic pseudo-random pattern. */
 export async function makeImage(file: string, size: number, seed = 1): Promise<Buffer> {
   const data = patternBuffer(size, seed);

@@ -1,10 +1,11 @@
-import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { mkdir, mkdtemp, rm, truncate, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { WebSocket } from 'ws';
 import { CONTRACT_VERSION } from '../../preload/api.js';
 import { startBrowserMode, type BrowserModeServer } from './browser-mode.js';
+import { ControlClient } from './control-client.js';
 import { EngineHost } from './engine-host.js';
 import { PoolRegistry } from './pool-registry.js';
 import { ensurePrivateDir } from './runtime-paths.js';
@@ -85,6 +86,38 @@ describe('browser mode', () => {
     expect((await openSocket(`${bridge}?token=wrong`, server.origin)).status).toBe(403);
     expect((await openSocket(`${bridge}?token=${server.token}`, 'http://evil.example')).status).toBe(403);
     expect((await openSocket(`${bridge}?token=${server.token}`, undefined)).status).toBe(403);
+  });
+
+  it('a control-socket client (what the CLI uses) and a browser-mode page see the same events', async () => {
+    const bridge = `${server.origin.replace('http', 'ws')}/bridge?token=${server.token}`;
+    const { ws } = await openSocket(bridge, server.origin);
+    const pageEvents: Array<{ event: string; data: unknown }> = [];
+    ws!.on('message', (raw) => {
+      const m = JSON.parse(raw.toString()) as { type: string; event?: string; data?: unknown };
+      if (m.type === 'event') pageEvents.push({ event: m.event!, data: m.data });
+    });
+    const cli = await ControlClient.connect(join(dir, 'run', 'control.sock'));
+    const cliEvents: Array<{ event: string; data: unknown }> = [];
+    cli.onAnyEvent((event, data) => cliEvents.push({ event, data }));
+    try {
+      const images = [0, 1, 2].map((i) => join(dir, `shared-events-${i}.img`));
+      for (const image of images) {
+        await writeFile(image, '');
+        await truncate(image, 64 * 1024 * 1024);
+      }
+      await cli.request('pool-create', { name: 'shared', members: images.map((i) => `file:${i}`), slabSize: 8 * 1024 * 1024 + 64 * 1024 });
+      const status = await cli.request('pool-status', { pool: 'shared' });
+      await cli.request('member-fail', { pool: 'shared', member: status.members[0]!.uuid });
+      const failed = (list: typeof pageEvents) => list.find((e) => e.event === 'member-state' && (e.data as { member: { state: string } }).member.state === 'failed');
+      await expect.poll(() => failed(pageEvents) !== undefined && failed(cliEvents) !== undefined, { timeout: 10_000 }).toBe(true);
+      expect(failed(pageEvents)!.data).toEqual(failed(cliEvents)!.data);
+      const kinds = (list: typeof pageEvents) => list.filter((e) => e.event !== 'engine-status').map((e) => e.event);
+      await expect.poll(() => kinds(pageEvents).join() === kinds(cliEvents).join()).toBe(true);
+      await cli.request('pool-export', { pool: 'shared' });
+    } finally {
+      cli.close();
+      ws!.close();
+    }
   });
 
   it('relays requests and events over the WebSocket bridge', async () => {

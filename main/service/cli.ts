@@ -87,9 +87,17 @@ export function buildProgram(io: Io = processIo): Command {
     .addOption(new Option('--port <port>', 'TCP port on 127.0.0.1 (0 picks a free one)').default(0).argParser(parsePort))
     .option('--renderer <dir>', 'folder of the built renderer', join(packageInfo().root, 'dist', 'renderer'))
     .option('--json', 'print JSON (the URL) once serving')
-    .action(async (options: JsonOption & { port: number; renderer: string }) => {
+    .option('--demo-on-first-start', 'create the demo pool the first time the app opens (npm start does)')
+    .action(async (options: JsonOption & { port: number; renderer: string; demoOnFirstStart?: boolean }) => {
       const client = await ensureEngineHost();
-      client.close();
+      try {
+        if (options.demoOnFirstStart) {
+          const { openDemoOnFirstStart } = await import('./first-start.js');
+          if (await openDemoOnFirstStart(client, (line) => io.err(line + '\n'))) io.err('first start: created the demo pool\n');
+        }
+      } finally {
+        client.close();
+      }
       const { startBrowserMode } = await import('./browser-mode.js');
       const server = await startBrowserMode({
         socketPath: controlSocketPath(),

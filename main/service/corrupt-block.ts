@@ -10,6 +10,7 @@
  * spreads mirror reads over the copies by row), so the damage is seen at once.
  */
 import { CHECKSUM_BLOCK } from '../engine/checksum-block.js';
+import { mirrorTurn } from '../engine/chunk-io.js';
 import { STRIPE_UNIT } from '../engine/layout.js';
 import { layouts } from '../engine/layouts.js';
 import type { Pool } from '../engine/pool.js';
@@ -40,7 +41,7 @@ export async function corruptBlock(pool: Pool, volumeName: string, offset: numbe
   const inRow = inChunk - row * chunk.rowBytes;
   const unit = Math.floor(inRow / STRIPE_UNIT);
   const copies = layouts[chunk.spec.name].row(chunk.spec, row).data[unit]!;
-  const readOrder = copies.map((_, i) => copies[(i + row) % copies.length]!);
+  const readOrder = copies.map((_, i) => copies[(i + mirrorTurn(row)) % copies.length]!);
   const column = readOrder.find((c) => chunk.columns[c]!.member.usable);
   if (column === undefined) throw new CorruptionRefusedError(`no online member holds offset ${offset} of volume ${volumeName}`);
   const { member, slab } = chunk.columns[column]!;

@@ -1,7 +1,9 @@
 /**
  * The demo pool: what the app opens on the first time, and what `spindle
  * demo` makes. Six sparse image files of mixed sizes in the state directory
- * (`demo/disk0.img` … `disk5.img`), a pool "demo" of the first five with the
+ * (`demo/disk0.img` … `disk5.img`), served over NBD by the engine host
+ * (demo-disks.ts) so the pool reaches them as it reaches real disks, a pool
+ * "demo" of the first five with the
  * sixth as its spare, a raid1 and a raid5 volume with some data written.
  * Marked demo, so simulated faults (corruption included) are allowed on it.
  *
@@ -41,7 +43,8 @@ export function createDemoPool(registry: PoolRegistry): Promise<DemoCreated> {
 async function makeDemo(registry: PoolRegistry): Promise<DemoCreated> {
   const dir = join(registry.stateDir, 'demo');
   const images = IMAGE_SIZES.map((_, i) => join(dir, `disk${i}.img`));
-  const uris = images.map((path) => `file:${path}`);
+  // Members over NBD, served by the engine host (demo-disks.ts), as real disks are by the helper.
+  const uris = images.map((path) => registry.demoDisks.uriOf(path));
   const known = await registry.has(DEMO_POOL_NAME);
   if (known && !known.demo) throw new RegistryError(`a pool named ${DEMO_POOL_NAME} exists and is not the demo pool; export it first`);
   if (known) {
@@ -54,6 +57,7 @@ async function makeDemo(registry: PoolRegistry): Promise<DemoCreated> {
   }
   if (await allExist(images)) {
     try {
+      await registry.demoDisks.serve(images);
       const imported = await registry.import({ members: uris, demo: true });
       const { unrecognized: _unrecognized, ...pool } = imported;
       return { created: false, pool, images };
@@ -61,6 +65,8 @@ async function makeDemo(registry: PoolRegistry): Promise<DemoCreated> {
       // Not a pool (a creation interrupted before its labels were written): make it again below.
     }
   }
+  // Made afresh: stop serving old images first (a served image's size is fixed while it is open).
+  await registry.demoDisks.close();
   await mkdir(dir, { recursive: true, mode: 0o700 });
   for (const [i, path] of images.entries()) {
     const file = await open(path, 'w', 0o600);
@@ -70,6 +76,7 @@ async function makeDemo(registry: PoolRegistry): Promise<DemoCreated> {
       await file.close();
     }
   }
+  await registry.demoDisks.serve(images);
   await registry.create({
     name: DEMO_POOL_NAME,
     members: uris.slice(0, -1),

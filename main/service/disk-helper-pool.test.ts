@@ -15,7 +15,7 @@ import { promises as fsp } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { NbdServer } from '../nbd/server.js';
-import { cleanupAll, run, tempDir } from '../nbd/test-support.js';
+import { cleanupAll, qemuIo, run, tempDir } from '../nbd/test-support.js';
 import { openMember } from '../engine/member-uri.js';
 import { createPool } from '../engine/pool-open.js';
 import type { Pool } from '../engine/pool.js';
@@ -32,13 +32,6 @@ let pool: Pool | undefined;
 let server: NbdServer | undefined;
 let uri = '';
 const served: ServedDisk[] = [];
-
-async function qemuIo(...commands: string[]): Promise<string> {
-  const result = await run('qemu-io', ['-f', 'raw', uri, ...commands.flatMap((c) => ['-c', c])], 120_000);
-  const output = result.stdout + result.stderr;
-  if (result.code !== 0 || /verification failed|error|failed/i.test(output)) throw new Error(`qemu-io ${commands.join('; ')}:\n${output}`);
-  return output;
-}
 
 beforeAll(async () => {
   if (rootSkip) return;
@@ -90,7 +83,7 @@ describe('a raid5 pool on loop devices served by the disk helper', () => {
   });
 
   it('stores what qemu-io writes to a volume, pattern-verified', async () => {
-    await qemuIo('write -P 0x3c 0 16M', 'write -P 0x7e 16M 8M', 'flush', 'read -P 0x3c 0 16M', 'read -P 0x7e 16M 8M');
+    await qemuIo(uri, 'write -P 0x3c 0 16M', 'write -P 0x7e 16M 8M', 'flush', 'read -P 0x3c 0 16M', 'read -P 0x7e 16M 8M');
   });
 
   it('the data is on the loop devices: the helper\'s disks carry the pool', async () => {
@@ -116,10 +109,10 @@ describe('a raid5 pool on loop devices served by the disk helper', () => {
   it('stopping one served disk fails that member; the volume is degraded and still reads correctly', async () => {
     const victim = served[1]!;
     await helper!.stop(victim.disk);
-    await qemuIo('read -P 0x3c 0 16M', 'read -P 0x7e 16M 8M');
+    await qemuIo(uri, 'read -P 0x3c 0 16M', 'read -P 0x7e 16M 8M');
     const failed = [...pool!.members.values()].filter((m) => m.state === 'failed');
     expect(failed.map((m) => m.label)).toEqual([victim.uri]);
     expect(pool!.volumeState('vol')).toBe('degraded');
-    await qemuIo('write -P 0x11 4M 4M', 'read -P 0x11 4M 4M', 'read -P 0x3c 0 4M');
+    await qemuIo(uri, 'write -P 0x11 4M 4M', 'read -P 0x11 4M 4M', 'read -P 0x3c 0 4M');
   });
 });

@@ -21,7 +21,7 @@
  * the rest of the host must not wait for it.
  */
 import { join } from 'node:path';
-import { rename } from 'node:fs/promises';
+import { readdir, rename } from 'node:fs/promises';
 import type { BlockDevice } from '../nbd/block-device.js';
 import { parseLayoutName } from '../engine/layouts.js';
 import { normaliseMemberUri, openMember } from '../engine/member-uri.js';
@@ -40,6 +40,7 @@ import type {
   VolumeSummary,
 } from '../../preload/api.js';
 import { corruptBlock } from './corrupt-block.js';
+import { DemoDisks } from './demo-disks.js';
 import { findMember } from './find-member.js';
 import { KeyedThrottle } from './keyed-throttle.js';
 import { closeMembers, openAllMembers, openReachableMembers } from './member-sources.js';
@@ -90,6 +91,8 @@ type Entry = OpenPool | UnavailablePool;
 
 export class PoolRegistry {
   readonly exports: VolumeExports;
+  /** The demo pool's image files, served over NBD by this host (demo-disks.ts). */
+  readonly demoDisks: DemoDisks;
   readonly stateDir: string;
   private readonly entries = new Map<string, Entry>();
   private readonly stateFile: PoolStateFile;
@@ -107,6 +110,7 @@ export class PoolRegistry {
     this.log = options.log ?? (() => {});
     this.stateFile = new PoolStateFile(options.stateDir);
     this.exports = new VolumeExports(join(options.runtimeDir, 'nbd.sock'), this.log);
+    this.demoDisks = new DemoDisks(options.runtimeDir, this.log);
     this.errorEvents = new KeyedThrottle(MEMBER_ERRORS_INTERVAL_MS, (_key, data) => this.emit('member-errors', data));
   }
 
@@ -370,6 +374,8 @@ export class PoolRegistry {
         }
       }
       this.entries.clear();
+      // Last: the demo pools' members were served by it.
+      await this.demoDisks.close();
     })();
     return this.closing;
   }
@@ -440,6 +446,14 @@ export class PoolRegistry {
     }
   }
 
+  /** Serves every image of the demo folder (a demo pool's members and spare). */
+  private async serveDemoImages(): Promise<void> {
+    const dir = join(this.stateDir, 'demo');
+    const names = await readdir(dir).catch(() => [] as string[]);
+    const images = names.filter((n) => /^disk\d+\.img$/.test(n)).sort().map((n) => join(dir, n));
+    if (images.length > 0) await this.demoDisks.serve(images);
+  }
+
   private async importSavedPools(): Promise<void> {
     let saved: SavedPool[];
     try {
@@ -450,6 +464,10 @@ export class PoolRegistry {
       await rename(this.stateFile.path, aside).catch(() => {});
       this.report('error', `cannot read the list of pools (${(error as Error).message}); moved it to ${aside}`);
       return;
+    }
+    if (saved.some((entry) => entry.demo)) {
+      // A demo pool's members are served by this host: serve them before importing it.
+      await this.serveDemoImages().catch((error: unknown) => this.report('error', `cannot serve the demo disks: ${(error as Error).message}`));
     }
     for (const entry of saved) {
       if (this.entries.has(entry.name)) continue;

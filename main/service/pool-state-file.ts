@@ -11,7 +11,7 @@
  * where to look for them (member URIs) and what the user asked the host to do
  * with it (demo flag, exports).
  */
-import { open, readFile, rename, unlink } from 'node:fs/promises';
+import { mkdir, open, readFile, rename, unlink } from 'node:fs/promises';
 import { join } from 'node:path';
 import * as v from 'valibot';
 
@@ -70,6 +70,8 @@ export class PoolStateFile {
   private async writeNow(pools: readonly SavedPool[]): Promise<void> {
     const temp = `${this.path}.${process.pid}.tmp`;
     const body = JSON.stringify({ version: FORMAT_VERSION, pools }, null, 2) + '\n';
+    // A first pool in a fresh state directory: make it (private, like everything in it).
+    await mkdir(join(this.path, '..'), { recursive: true, mode: 0o700 });
     const file = await open(temp, 'w', 0o600);
     try {
       await file.writeFile(body, 'utf8');
