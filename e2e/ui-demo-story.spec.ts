@@ -155,6 +155,18 @@ test('keyboard only: fail and restore a drive, open the plan preview from "Move 
   await page.keyboard.press('Escape');
   await expect(dialog).toBeHidden();
   await expect(page.getByRole('button', { name: 'Move disk5 to…' })).toBeVisible();
+
+  // The drag itself with the keyboard: Space picks the drive up, arrows carry it, Space drops it.
+  await tabTo(page, 'Drag disk5');
+  await page.keyboard.press('Space');
+  const unassigned = page.getByTestId('unassigned-drives');
+  await expect(unassigned.getByText('Drop here to evacuate the drive and remove it from its pool')).toBeVisible();
+  for (let i = 0; i < 60 && !(await unassigned.getAttribute('class'))!.includes('drop-over'); i++) await page.keyboard.press('ArrowDown');
+  await expect(unassigned).toHaveClass(/drop-over/);
+  await page.keyboard.press('Space');
+  await expect(page.getByRole('dialog', { name: 'Remove the spare disk5 from pool demo' })).toBeVisible();
+  await page.keyboard.press('Escape');
+  await expect(page.getByRole('listitem', { name: 'disk5' })).toContainText('Spare of demo');
 });
 
 test('dragging a drive out of its pool opens the plan preview before anything changes', async ({ page }) => {
