@@ -1,6 +1,7 @@
 /**
  * The demo story against today's engine, in browser mode with a real engine
- * host: the demo pool's drives, pools and volumes; a layout map; data written
+ * host whose demo pool's members are image files served over NBD (the host's
+ * demo-disks socket): the demo pool's drives, pools and volumes; a layout map; data written
  * over the volume's real NBD export with qemu-io; a simulated drive failure
  * seen on the drive, the pool and the map; restore; a corrupted block found
  * by its checksum. Screenshots of each step are saved as test artifacts.
@@ -33,7 +34,7 @@ test('the demo story: drives, pools, layout map, NBD data, failure, restore, cor
   await expect(page.getByTestId('drives-count')).toHaveText(/^6 drives/);
   const drives = page.getByRole('list', { name: 'Drives of pool demo' }).getByRole('listitem');
   await expect(drives).toHaveCount(6);
-  await expect(page.getByRole('listitem', { name: 'disk5.img' })).toContainText('Spare of demo');
+  await expect(page.getByRole('listitem', { name: 'disk5' })).toContainText('Spare of demo');
   await expect(pool.getByRole('meter', { name: 'Space in pool demo' })).toHaveAttribute('aria-valuetext', /used of/);
   await expect(pool.getByRole('row', { name: /photos/ })).toContainText('raid1');
   await expect(pool.getByRole('row', { name: /archive/ })).toContainText('raid5');
@@ -56,7 +57,7 @@ test('the demo story: drives, pools, layout map, NBD data, failure, restore, cor
       break;
     }
   }
-  expect(victim).toMatch(/^disk\d\.img$/);
+  expect(victim).toMatch(/^disk\d$/);
   await snap(page, 'layout-map');
 
   // Export the volume and write data over NBD.
@@ -97,9 +98,11 @@ test('the demo story: drives, pools, layout map, NBD data, failure, restore, cor
 
   // Corrupt a block and read it back over NBD: the checksum catches it.
   await page.getByRole('button', { name: 'Corrupt a block of demo/photos' }).click();
-  await expect(page.getByRole('status', { name: /^Corrupted one copy of the block at .* in demo\/photos$/ })).toBeVisible();
-  qemuIo(uri, 'read 0 4M');
-  await expect(page.getByRole('status', { name: /^Checksum errors found on disk\d\.img$/ })).toBeVisible();
+  const corrupted = page.getByRole('status', { name: /^Corrupted one copy of the block at .* in demo\/photos$/ });
+  await expect(corrupted).toBeVisible();
+  const offset = Number(/byte offset (\d+)/.exec((await corrupted.textContent())!)![1]);
+  qemuIo(uri, `read ${offset - (offset % 4096)} 4k`);
+  await expect(page.getByRole('status', { name: /^Checksum errors found on disk\d$/ })).toBeVisible();
   await expect(page.getByRole('status', { name: /^Repair finished in pool demo$/ })).toBeVisible();
   await expect(page.getByTestId('drives-attention')).toHaveText('1 drive needs attention');
   await expect(page.locator('[data-testid="drive-errors"]', { hasText: /checksum [1-9]/ })).toHaveCount(1);
@@ -114,7 +117,7 @@ test('every control has a role and a name, in light and dark themes', async ({ p
   await page.getByRole('button', { name: 'Show layout map of demo/archive' }).click();
   await expect(page.getByRole('img', { name: /Layout map of demo\/archive/ })).toBeVisible();
   const roles = await auditAccessibility(page);
-  expect(roles.get('button')).toEqual(expect.arrayContaining(['Export demo/archive over NBD', 'Corrupt a block of demo/archive', 'Move disk0.img to…', 'Drag disk0.img']));
+  expect(roles.get('button')).toEqual(expect.arrayContaining(['Export demo/archive over NBD', 'Corrupt a block of demo/archive', 'Move disk0 to…', 'Drag disk0']));
   expect(roles.get('meter')).toContain('Space in pool demo');
   expect(roles.get('region')).toEqual(expect.arrayContaining(['Notifications', 'Pools']));
   await page.emulateMedia({ colorScheme: 'dark' });
@@ -127,23 +130,23 @@ test('every control has a role and a name, in light and dark themes', async ({ p
 
 test('keyboard only: fail and restore a drive, open the plan preview from "Move to…"', async ({ page }) => {
   await openDemo(page, app.url);
-  await expect(page.getByRole('listitem', { name: 'disk2.img' })).toBeVisible();
+  await expect(page.getByRole('listitem', { name: 'disk2' })).toBeVisible();
 
-  await tabTo(page, 'Simulate failure of disk2.img');
+  await tabTo(page, 'Simulate failure of disk2');
   await page.keyboard.press('Enter');
-  await expect(page.getByRole('listitem', { name: 'disk2.img' }).getByText('Failed', { exact: true })).toBeVisible();
-  await tabTo(page, 'Restore disk2.img');
+  await expect(page.getByRole('listitem', { name: 'disk2' }).getByText('Failed', { exact: true })).toBeVisible();
+  await tabTo(page, 'Restore disk2');
   await page.keyboard.press('Enter');
-  await expect(page.getByRole('listitem', { name: 'disk2.img' }).getByText('Online', { exact: true })).toBeVisible({ timeout: 30_000 });
+  await expect(page.getByRole('listitem', { name: 'disk2' }).getByText('Online', { exact: true })).toBeVisible({ timeout: 30_000 });
 
   // The keyboard alternative to dragging the spare out of its pool.
-  await tabTo(page, 'Move disk5.img to…');
+  await tabTo(page, 'Move disk5 to…');
   await page.keyboard.press('Enter');
-  const menu = page.getByRole('menu', { name: 'Move disk5.img to…' });
+  const menu = page.getByRole('menu', { name: 'Move disk5 to…' });
   await expect(menu).toBeVisible();
   await expect(menu.getByRole('menuitem', { name: 'Remove from pool demo' })).toBeFocused();
   await page.keyboard.press('Enter');
-  const dialog = page.getByRole('dialog', { name: 'Remove the spare disk5.img from pool demo' });
+  const dialog = page.getByRole('dialog', { name: 'Remove the spare disk5 from pool demo' });
   await expect(dialog).toBeVisible();
   // Until the engine host plans reconfigurations, the preview says so and nothing can be confirmed.
   await expect(dialog.getByRole('alert')).toContainText('not available yet: plan');
@@ -151,12 +154,24 @@ test('keyboard only: fail and restore a drive, open the plan preview from "Move 
   await snap(page, 'keyboard-plan-preview');
   await page.keyboard.press('Escape');
   await expect(dialog).toBeHidden();
-  await expect(page.getByRole('button', { name: 'Move disk5.img to…' })).toBeVisible();
+  await expect(page.getByRole('button', { name: 'Move disk5 to…' })).toBeVisible();
+
+  // The drag itself with the keyboard: Space picks the drive up, arrows carry it, Space drops it.
+  await tabTo(page, 'Drag disk5');
+  await page.keyboard.press('Space');
+  const unassigned = page.getByTestId('unassigned-drives');
+  await expect(unassigned.getByText('Drop here to evacuate the drive and remove it from its pool')).toBeVisible();
+  for (let i = 0; i < 60 && !(await unassigned.getAttribute('class'))!.includes('drop-over'); i++) await page.keyboard.press('ArrowDown');
+  await expect(unassigned).toHaveClass(/drop-over/);
+  await page.keyboard.press('Space');
+  await expect(page.getByRole('dialog', { name: 'Remove the spare disk5 from pool demo' })).toBeVisible();
+  await page.keyboard.press('Escape');
+  await expect(page.getByRole('listitem', { name: 'disk5' })).toContainText('Spare of demo');
 });
 
 test('dragging a drive out of its pool opens the plan preview before anything changes', async ({ page }) => {
   await openDemo(page, app.url);
-  const handle = page.getByRole('button', { name: 'Drag disk5.img', exact: true });
+  const handle = page.getByRole('button', { name: 'Drag disk5', exact: true });
   const target = page.getByTestId('unassigned-drives');
   await handle.scrollIntoViewIfNeeded();
   const from = (await handle.boundingBox())!;
@@ -168,11 +183,11 @@ test('dragging a drive out of its pool opens the plan preview before anything ch
   const to = (await target.boundingBox())!;
   await page.mouse.move(to.x + to.width / 2, to.y + to.height / 2, { steps: 10 });
   await page.mouse.up();
-  const dialog = page.getByRole('dialog', { name: 'Remove the spare disk5.img from pool demo' });
+  const dialog = page.getByRole('dialog', { name: 'Remove the spare disk5 from pool demo' });
   await expect(dialog).toBeVisible();
   await expect(dialog.getByRole('alert')).toContainText('not available yet: plan');
   await snap(page, 'drag-plan-preview');
   await dialog.getByRole('button', { name: 'Cancel' }).click();
   await expect(dialog).toBeHidden();
-  await expect(page.getByRole('listitem', { name: 'disk5.img' })).toContainText('Spare of demo');
+  await expect(page.getByRole('listitem', { name: 'disk5' })).toContainText('Spare of demo');
 });

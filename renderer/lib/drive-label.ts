@@ -25,3 +25,11 @@ export function drivePath(uri: string): string {
   if (uri.startsWith('file:')) return uri.slice('file:'.length);
   return uri;
 }
+
+/** A message from the engine with every member URI in it replaced by the drive's short name. */
+export function withDriveLabels(message: string): string {
+  return message.replace(/\b(?:file:\/\S+|nbds?:\/\/\S+|nbd\+unix:\/\/\/\S*)/g, (uri) => {
+    const trailing = /[.,;:)]+$/.exec(uri)?.[0] ?? '';
+    return driveLabel(uri.slice(0, uri.length - trailing.length)) + trailing;
+  });
+}

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { driveLabel } from './drive-label';
+import { driveLabel, withDriveLabels } from './drive-label';
 import { formatBytes, formatDuration, formatPercent, formatRate } from './format';
 
 describe('format', () => {
@@ -44,5 +44,14 @@ describe('shortAddress', () => {
     expect(shortAddress('nbd+unix:///demo/photos?socket=/tmp/spindle-e2e-x/run/nbd.sock')).toBe('nbd+unix:///demo/photos?socket=…/run/nbd.sock');
     expect(shortAddress('nbd+unix:///v?socket=/run/n.sock')).toBe('nbd+unix:///v?socket=/run/n.sock');
     expect(shortAddress('nbd://127.0.0.1:10809/demo/photos')).toBe('nbd://127.0.0.1:10809/demo/photos');
+  });
+});
+
+describe('withDriveLabels', () => {
+  it('shortens every member URI in an engine message', () => {
+    expect(withDriveLabels('member nbd+unix:///disk2?socket=/run/x/demo-disks.sock is failed; member file:/s/demo/disk3.img is missing.')).toBe(
+      'member disk2 is failed; member disk3.img is missing.',
+    );
+    expect(withDriveLabels('volume photos has failed')).toBe('volume photos has failed');
   });
 });

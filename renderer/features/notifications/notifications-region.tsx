@@ -4,7 +4,7 @@ import { useShallow } from 'zustand/react/shallow';
 import { useAppStore } from '../../store/app-store';
 import type { Notification } from '../../store/notifications-slice';
 
-const SHOWN = 4;
+const SHOWN = 3;
 const INFO_MS = 15_000;
 
 export function NotificationsRegion() {

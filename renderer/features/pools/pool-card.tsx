@@ -6,7 +6,7 @@
 import { useDraggable, useDroppable } from '@dnd-kit/core';
 import { useState } from 'react';
 import type { MemberStatus, PoolStatus, PoolSummary } from '../../../preload/api';
-import { driveLabel } from '../../lib/drive-label';
+import { driveLabel, withDriveLabels } from '../../lib/drive-label';
 import type { DragItem, DropTarget } from '../../lib/drop-actions';
 import { formatBytes } from '../../lib/format';
 import { StateBadge } from '../../lib/ui/state-badge';
@@ -35,7 +35,11 @@ export function PoolCard({ summary, status }: { summary: PoolSummary; status: Po
         </h2>
         <StateBadge state={summary.health} />
       </div>
-      {summary.problem ? <p className="problem small">{summary.problem}</p> : null}
+      {summary.problem ? (
+        <p className="problem small" title={summary.problem}>
+          {withDriveLabels(summary.problem)}
+        </p>
+      ) : null}
       {degraded && status ? (
         <RebuildCallout pool={summary.name} />
       ) : null}

@@ -66,7 +66,7 @@ function VolumeRow({ pool, volume }: { pool: PoolStatus; volume: VolumeSummary }
       notify({
         level: 'info',
         title: `Corrupted one copy of the block at ${formatBytes(offset)} in ${id}`,
-        detail: `Simulated damage on member ${done.member.slice(0, 8)}, slab ${done.slab}. The next read of that block (or a scrub) finds it by its checksum and repairs it.`,
+        detail: `Simulated damage at byte offset ${offset}, on member ${done.member.slice(0, 8)} (slab ${done.slab}). The next read of that block finds it by its checksum, serves the good copy and repairs the bad one.`,
       });
     });
   return (
