@@ -21,7 +21,8 @@ export interface RunningApp {
 
 export async function startApp(): Promise<RunningApp> {
   const dir = await mkdtemp(join(tmpdir(), 'spindle-e2e-'));
-  const env = { ...process.env, SPINDLE_RUNTIME_DIR: join(dir, 'run'), SPINDLE_STATE_DIR: join(dir, 'state') };
+  // Jobs capped at 24 MiB/s: the demo's rebuild then lasts long enough to watch its progress, rate and ETA move.
+  const env = { ...process.env, SPINDLE_RUNTIME_DIR: join(dir, 'run'), SPINDLE_STATE_DIR: join(dir, 'state'), SPINDLE_JOB_MAX_RATE: '24M' };
   const child: ChildProcess = spawn(process.execPath, [join(root, 'scripts', 'start.mjs'), '--no-setup'], {
     cwd: root,
     env,
@@ -60,7 +61,7 @@ export async function startApp(): Promise<RunningApp> {
       spawnSync(process.execPath, [join(root, 'bin', 'spindle.js'), 'stop'], { env, encoding: 'utf8' });
       const pidFile = join(dir, 'run', 'engine-host.pid');
       for (let i = 0; i < 200 && existsSync(pidFile); i++) await new Promise((resolve) => setTimeout(resolve, 50));
-      await rm(dir, { recursive: true, force: true });
+      if (!process.env.KEEP_E2E) await rm(dir, { recursive: true, force: true });
     },
   };
 }

@@ -1,7 +1,7 @@
 // What `npm start` and `npm test` need on a machine, installed when missing.
 // Plain Node with builtins only: it runs before node_modules exists.
 import { spawnSync } from 'node:child_process';
-import { accessSync, constants, existsSync, statSync } from 'node:fs';
+import { accessSync, constants, existsSync, lstatSync, statSync } from 'node:fs';
 import { delimiter, dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
@@ -85,6 +85,13 @@ export function ensureSystemPackages({ log = console.error } = {}) {
 
 /** npm packages: `npm ci` when node_modules is missing or older than the lock file. */
 export function ensureNodeModules({ log = console.error } = {}) {
+  // A node_modules that links to another checkout's (a git worktree sharing
+  // packages) is that checkout's to install: `npm ci` through the link would
+  // empty it under the other checkout's feet.
+  if (existsSync(join(root, 'node_modules')) && lstatSync(join(root, 'node_modules')).isSymbolicLink()) {
+    log('node_modules is a link to another checkout; not reinstalling through it (run npm ci where it points, or replace the link)');
+    return;
+  }
   const marker = join(root, 'node_modules', '.package-lock.json');
   const lock = join(root, 'package-lock.json');
   if (existsSync(marker) && statSync(marker).mtimeMs >= statSync(lock).mtimeMs) return;
