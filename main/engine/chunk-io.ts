@@ -189,7 +189,7 @@ export class ChunkIo {
     const slow: UnitSegment[] = [];
     const byColumn = new Map<number, UnitSegment[]>();
     for (const seg of segments) {
-      const column = this.readColumnFor(seg);
+      const column = this.firstUsableCopy(this.ctx.layout.row(this.spec, seg.row).data[seg.unit]!, seg.row);
       if (column < 0) {
         slow.push(seg);
         continue;
@@ -256,16 +256,6 @@ export class ChunkIo {
     return out;
   }
 
-  /** The copy a ranged read takes a unit from: the first usable one from mirrorTurn; -1 if none. */
-  private readColumnFor(seg: UnitSegment): number {
-    const copies = this.ctx.layout.row(this.spec, seg.row).data[seg.unit]!;
-    for (let i = 0; i < copies.length; i++) {
-      const c = copies[(i + mirrorTurn(seg.row)) % copies.length]!;
-      if (this.columns[c]!.member.usable) return c;
-    }
-    return -1;
-  }
-
   /**
    * The verified bytes [from, to) of data unit `unit` into `target`. The
    * fast path reads one copy straight into the caller's buffer and checks
@@ -279,15 +269,7 @@ export class ChunkIo {
   }
 
   private async tryReadUnitFast(map: RowMap, row: number, unit: number, from: number, to: number, target: Buffer): Promise<boolean> {
-    const copies = map.data[unit]!;
-    let column = -1;
-    for (let i = 0; i < copies.length; i++) {
-      const c = copies[(i + mirrorTurn(row)) % copies.length]!;
-      if (this.columns[c]!.member.usable) {
-        column = c;
-        break;
-      }
-    }
+    const column = this.firstUsableCopy(map.data[unit]!, row);
     if (column < 0) return false;
     const { member, slab } = this.columns[column]!;
     const table = this.ctx.checksums.cached(member, slab) ?? (await this.tableOrUndefined(member, slab));
@@ -295,6 +277,7 @@ export class ChunkIo {
     const firstBlock = row * BLOCKS_PER_UNIT + from / CHECKSUM_BLOCK;
     const count = (to - from) / CHECKSUM_BLOCK;
     const entries = table.entries;
+    // Only the span from the first to the last written block is read; the rest reads as zeroes.
     let lo = -1;
     let hi = -1;
     for (let i = 0; i < count; i++) {
@@ -302,34 +285,25 @@ export class ChunkIo {
       if (lo === -1) lo = i;
       hi = i;
     }
-    if (lo === -1) {
-      target.fill(0);
-      return true;
+    if (lo >= 0) {
+      const span = target.subarray(lo * CHECKSUM_BLOCK, (hi + 1) * CHECKSUM_BLOCK);
+      try {
+        await readScatter(member.device!, member.slabOffset(slab, (firstBlock + lo) * CHECKSUM_BLOCK), [span]);
+      } catch {
+        return false; // readUnit reads again and deals with the error
+      }
+      member.bytesRead += span.length;
     }
-    const span = target.subarray(lo * CHECKSUM_BLOCK, (hi + 1) * CHECKSUM_BLOCK);
-    const device = member.device!;
-    try {
-      const offset = member.slabOffset(slab, (firstBlock + lo) * CHECKSUM_BLOCK);
-      if (device.readInto) await device.readInto(offset, span);
-      else (await device.read(offset, span.length)).copy(span);
-    } catch {
-      return false; // readUnit reads again and deals with the error
+    return verifyInPlace(entries, firstBlock, target, 0, count);
+  }
+
+  /** The copy of a mirrored unit reads try first (mirrorTurn), or the next usable one; -1 if none is usable. */
+  private firstUsableCopy(copies: readonly number[], row: number): number {
+    for (let i = 0; i < copies.length; i++) {
+      const c = copies[(i + mirrorTurn(row)) % copies.length]!;
+      if (this.columns[c]!.member.usable) return c;
     }
-    member.bytesRead += span.length;
-    // Checked through one plain Uint8Array view: cheaper to cut per block than a Buffer.
-    const bytes = new Uint8Array(target.buffer, target.byteOffset, target.length);
-    for (let i = lo; i <= hi; i++) {
-      const stored = entries[firstBlock + i]!;
-      if (stored === UNWRITTEN) continue;
-      if (!checksumMatches(stored, crc32c(bytes.subarray(i * CHECKSUM_BLOCK, (i + 1) * CHECKSUM_BLOCK)))) return false;
-    }
-    // Unwritten blocks read as zeroes, whatever the member holds there.
-    if (lo > 0) target.fill(0, 0, lo * CHECKSUM_BLOCK);
-    if (hi < count - 1) target.fill(0, (hi + 1) * CHECKSUM_BLOCK);
-    for (let i = lo + 1; i < hi; i++) {
-      if (entries[firstBlock + i] === UNWRITTEN) target.fill(0, i * CHECKSUM_BLOCK, (i + 1) * CHECKSUM_BLOCK);
-    }
-    return true;
+    return -1;
   }
 
   /** A table for the fast path; a failure to load it is left to the slow path to report. */

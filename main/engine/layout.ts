@@ -57,3 +57,20 @@ export interface Layout {
   dataUnits(spec: LayoutSpec): number;
   row(spec: LayoutSpec, rowIndex: number): RowMap;
 }
+
+/**
+ * The `row` function of a rotating-parity layout (raid5, raid6): its rows
+ * repeat every `width` rows, so each width's period is built once by
+ * `buildPeriod` and looked up after.
+ */
+export function periodicRows(buildPeriod: (width: number) => readonly RowMap[]): (spec: LayoutSpec, rowIndex: number) => RowMap {
+  const periodByWidth = new Map<number, readonly RowMap[]>();
+  return (spec, rowIndex) => {
+    let period = periodByWidth.get(spec.width);
+    if (!period) {
+      period = buildPeriod(spec.width);
+      periodByWidth.set(spec.width, period);
+    }
+    return period[rowIndex % spec.width]!;
+  };
+}

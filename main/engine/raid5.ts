@@ -17,13 +17,11 @@
  * P is the XOR of the row's data units (parity.ts). Any one member may fail.
  * The pattern repeats every w rows, so rows are built once per width.
  */
-import type { Layout, LayoutSpec, RowMap } from './layout.js';
+import { periodicRows, type Layout, type LayoutSpec, type RowMap } from './layout.js';
 
 const MIN_WIDTH = 3;
 /** Default stripe cap: 7 data + P keeps a read-modify-write touching few members and rebuilds short. */
 const DEFAULT_WIDTH_CAP = 8;
-
-const periodByWidth = new Map<number, readonly RowMap[]>();
 
 function buildPeriod(width: number): readonly RowMap[] {
   const rows: RowMap[] = [];
@@ -50,12 +48,5 @@ export const raid5: Layout = {
   },
   faultTolerance: () => 1,
   dataUnits: (spec) => spec.width - 1,
-  row(spec, rowIndex) {
-    let period = periodByWidth.get(spec.width);
-    if (!period) {
-      period = buildPeriod(spec.width);
-      periodByWidth.set(spec.width, period);
-    }
-    return period[rowIndex % spec.width]!;
-  },
+  row: periodicRows(buildPeriod),
 };

@@ -19,15 +19,13 @@
  * Any two members may fail. At most 255 data units per row, because g^k must
  * be distinct for every k for two erasures to be solvable.
  */
-import type { Layout, LayoutSpec, RowMap } from './layout.js';
+import { periodicRows, type Layout, type LayoutSpec, type RowMap } from './layout.js';
 
 const MIN_WIDTH = 4;
 /** g = 2 has order 255 in GF(2^8): 255 data units + P + Q. */
 const MAX_WIDTH = 257;
 /** Default stripe cap: 8 data + P + Q, the usual raid6 sweet spot between overhead and rebuild width. */
 const DEFAULT_WIDTH_CAP = 10;
-
-const periodByWidth = new Map<number, readonly RowMap[]>();
 
 function buildPeriod(width: number): readonly RowMap[] {
   const rows: RowMap[] = [];
@@ -55,12 +53,5 @@ export const raid6: Layout = {
   },
   faultTolerance: () => 2,
   dataUnits: (spec) => spec.width - 2,
-  row(spec, rowIndex) {
-    let period = periodByWidth.get(spec.width);
-    if (!period) {
-      period = buildPeriod(spec.width);
-      periodByWidth.set(spec.width, period);
-    }
-    return period[rowIndex % spec.width]!;
-  },
+  row: periodicRows(buildPeriod),
 };
