@@ -2,11 +2,13 @@
  * Dragging drives between pools: one DndContext around the features, and the
  * one place a drop (or its keyboard alternative, "Move to…") becomes a plan
  * to review, the new-pool form, or a refusal in words. Pointer and keyboard
- * sensors both work (Space picks a drive up, arrows move it, Space drops).
+ * sensors both work (Space picks a drive up, each arrow press carries it to
+ * the next drop target that way, Space drops).
  */
 import { DndContext, KeyboardSensor, PointerSensor, useSensor, useSensors, type Announcements, type DragEndEvent } from '@dnd-kit/core';
 import { useCallback, type ReactNode } from 'react';
 import { dropOutcome, type DragItem, type DropTarget } from './lib/drop-actions';
+import { jumpBetweenDropTargets } from './lib/keyboard-drop-targets';
 import { useAppStore } from './store/app-store';
 
 export function useApplyMove(): (item: DragItem, target: DropTarget) => void {
@@ -31,7 +33,7 @@ const announcements: Announcements = {
 
 export function DrivesDnd({ children }: { children: ReactNode }) {
   const apply = useApplyMove();
-  const sensors = useSensors(useSensor(PointerSensor, { activationConstraint: { distance: 4 } }), useSensor(KeyboardSensor));
+  const sensors = useSensors(useSensor(PointerSensor, { activationConstraint: { distance: 4 } }), useSensor(KeyboardSensor, { coordinateGetter: jumpBetweenDropTargets }));
   const onDragEnd = ({ active, over }: DragEndEvent): void => {
     if (!over) return;
     apply(active.data.current as DragItem, over.data.current as DropTarget);
@@ -43,7 +45,7 @@ export function DrivesDnd({ children }: { children: ReactNode }) {
       accessibility={{
         announcements,
         screenReaderInstructions: {
-          draggable: 'To move a drive, press Space to pick it up, use the arrow keys to move it over a pool, its spare slot, New pool or Unassigned drives, and press Space again to drop it; Escape cancels. Or use its “Move to…” menu.',
+          draggable: 'To move a drive, press Space to pick it up, use the arrow keys to carry it from target to target: a pool, its spare slot, New pool or Unassigned drives, and press Space again to drop it; Escape cancels. Or use its “Move to…” menu.',
         },
       }}
     >
