@@ -25,6 +25,7 @@ import { CHECKSUM_BLOCK } from './checksum-block.js';
 import { crc32c, crc32cBlocks } from './checksum.js';
 import { STRIPE_UNIT, type Layout, type LayoutSpec, type RowMap } from './layout.js';
 import type { Member } from './member.js';
+import type { JournalGroup, JournalWrite } from './row-journal.js';
 import { computeRowParity, rebuildRow } from './row-parity.js';
 import { checksumMatches, encodeChecksum, UNWRITTEN, type ChecksumCache, type SlabTable } from './slab-checksums.js';
 import type { SlabGeometry } from './slab-geometry.js';
@@ -48,6 +49,13 @@ export interface ChunkContext {
   repairNeeded(chunkId: number, row: number): void;
   /** Counts one error against a member (and tells whoever watches the counters). */
   errorCounted(member: Member, kind: keyof Member['errors']): void;
+  /**
+   * Parity rows with a gone data column: durably records what the gone units
+   * are to hold before the row is written (row-journal.ts). Resolves to what
+   * to call when the row write has finished, or undefined when the pool has
+   * nowhere to journal (members labelled before the journal existed).
+   */
+  journalRow?(write: JournalWrite): Promise<(() => void) | undefined>;
 }
 
 /** What reading one column's blocks gave: per-block verified data, or nothing usable. */
@@ -537,7 +545,11 @@ export class ChunkIo {
     const tailAt = headEnd + whole * this.rowBytes;
     const work: Array<Promise<void>> = [];
     if (headEnd > 0) work.push(this.writeRow(row, start, data.subarray(0, headEnd), fua));
-    if (whole > 0) {
+    if (whole > 0 && this.ctx.journalRow && this.columns.some((c) => !c.member.usable)) {
+      // A gone column: each row's write is journalled first (writeWithParity), row by row.
+      const first = row + (headEnd > 0 ? 1 : 0);
+      for (let r = 0; r < whole; r++) work.push(this.writeRow(first + r, 0, data.subarray(headEnd + r * this.rowBytes, headEnd + (r + 1) * this.rowBytes), fua));
+    } else if (whole > 0) {
       const first = row + (headEnd > 0 ? 1 : 0);
       const rows = data.subarray(headEnd, tailAt);
       // (The head and tail go through writeRow, which tells the observer itself.)
@@ -674,7 +686,9 @@ export class ChunkIo {
    * raid5, raid6: rebuild the logical span of every data unit the write
    * touches (new bytes where written, current bytes elsewhere), compute P/Q
    * over it, then write the new data and the parity. Works the same whether
-   * or not a column is missing (a "reconstruct-write").
+   * or not a column is missing (a "reconstruct-write"); when a data column is
+   * gone, what it is to hold is journalled first (row-journal.ts), so a crash
+   * between the column writes cannot change it.
    */
   private async writeWithParity(map: RowMap, row: number, start: number, data: Buffer, fua: boolean): Promise<void> {
     const pieces = this.unitPieces(start, data.length);
@@ -693,6 +707,33 @@ export class ChunkIo {
       }),
     );
     const { p, q } = computeRowParity(units, map.q !== undefined);
+    const journalled = await this.journalGoneUnits(map, row, spanFrom, units);
+    try {
+      await this.writeParitySpan(map, row, spanFrom, pieces, data, p, q, fua);
+    } finally {
+      journalled?.();
+    }
+  }
+
+  /** Journals the span of every data unit of the row whose column is gone (parity alone keeps it). */
+  private async journalGoneUnits(map: RowMap, row: number, spanFrom: number, units: readonly Buffer[]): Promise<(() => void) | undefined> {
+    if (!this.ctx.journalRow) return undefined;
+    const gone = map.data.flatMap((copies, k) => (this.columns[copies[0]!]!.member.usable ? [] : [k]));
+    if (gone.length === 0) return undefined;
+    const targets = [map.p!, ...(map.q !== undefined ? [map.q] : [])].map((c) => this.columns[c]!.member).filter((m) => m.writable).map((m) => m.uuid);
+    return this.ctx.journalRow({ chunkId: this.id, row, firstBlock: spanFrom / CHECKSUM_BLOCK, units: gone.map((k) => ({ unit: k, data: units[k]! })), targets });
+  }
+
+  private async writeParitySpan(
+    map: RowMap,
+    row: number,
+    spanFrom: number,
+    pieces: ReadonlyArray<{ unit: number; from: number; to: number; at: number }>,
+    data: Buffer,
+    p: Buffer,
+    q: Buffer | undefined,
+    fua: boolean,
+  ): Promise<void> {
     const firstSpanBlock = row * BLOCKS_PER_UNIT + spanFrom / CHECKSUM_BLOCK;
     const writes: Array<Promise<boolean>> = [];
     for (const piece of pieces) {
@@ -908,6 +949,31 @@ export class ChunkIo {
       }
     }
     return rewritten;
+  }
+
+  /**
+   * Import, before reconciling: makes the row's parity over a journalled span
+   * agree with the journalled content of its gone data units and with what
+   * its present data columns hold now, old or new (row-journal.ts). A column
+   * that is back is used rather than its record. Returns false when the row
+   * cannot be replayed: a data column is gone with no record for it.
+   */
+  async replayJournal(group: JournalGroup): Promise<boolean> {
+    const map = this.ctx.layout.row(this.spec, group.row);
+    if (map.p === undefined || group.row >= this.rows) return false;
+    const firstBlock = group.row * BLOCKS_PER_UNIT + group.firstBlock;
+    const units = await Promise.all(
+      map.data.map(async (copies, k) => {
+        const read = this.columns[copies[0]!]!.member.usable ? await this.readColumn(copies[0]!, firstBlock, group.blocks) : undefined;
+        // What the column holds is the data, verified or not (a torn block gets its checksum in resyncRow).
+        return read?.data ?? group.units.get(k);
+      }),
+    );
+    if (units.some((u) => u === undefined || u.length !== group.blocks * CHECKSUM_BLOCK)) return false;
+    const { p, q } = computeRowParity(units as Buffer[], map.q !== undefined);
+    await this.writeColumn(map.p, group.row, firstBlock, p, false);
+    if (map.q !== undefined) await this.writeColumn(map.q, group.row, firstBlock, q!, false);
+    return true;
   }
 
   /**

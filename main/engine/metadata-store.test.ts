@@ -897,8 +897,8 @@ function relabel(image: Buffer, change: (sb: Superblock) => Superblock): void {
 
 describe('MetadataStore: log horizon', () => {
   it('reads the live log plus at most one horizon step, not the whole ring, and raises the horizon as the log grows', async () => {
-    // 64 GiB members: a 12 MiB log ring, and a 4 MiB horizon step.
-    const devices = [0, 1, 2].map(() => new ReadRecorder(new MemoryBlockDevice(64 * 1024 * MiB)));
+    // 128 GiB members: a 16 MiB log ring, and a 4 MiB horizon step.
+    const devices = [0, 1, 2].map(() => new ReadRecorder(new MemoryBlockDevice(128 * 1024 * MiB)));
     const input = members(devices);
     const store = await MetadataStore.format({ poolUuid: randomUUID(), members: input, slabSize: 256 * MiB, initialState: Buffer.from('S0') });
     const g = store.members()[0]!.geometry;

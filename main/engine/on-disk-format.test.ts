@@ -56,8 +56,9 @@ describe('member geometry', () => {
     const small = memberGeometry(1 * GiB, SLAB);
     expect(small).toMatchObject({ metadataBytes: 8 * MiB, dataOffset: 8 * MiB, slabCount: 3, superblockBOffset: GiB - 4 * KiB });
     expect(small.checkpointSlotBytes).toBe(3068 * KiB);
-    expect(small.logBytes).toBe(1544 * KiB);
+    expect(small.logBytes).toBe(1036 * KiB);
     expect(small.intentBytes).toBe(508 * KiB);
+    expect(small.journalBytes).toBe(508 * KiB);
 
     const medium = memberGeometry(16 * GiB, SLAB);
     expect(medium).toMatchObject({ metadataBytes: 16 * MiB, slabCount: 63 });
@@ -65,7 +66,8 @@ describe('member geometry', () => {
     const big = memberGeometry(16 * TiB, SLAB);
     expect(big).toMatchObject({ metadataBytes: 512 * MiB, slabCount: 65533 });
     expect(big.checkpointSlotBytes).toBeGreaterThan(190 * MiB);
-    expect(big.logBytes).toBeGreaterThan(90 * MiB);
+    expect(big.logBytes).toBeGreaterThan(80 * MiB);
+    expect(big.journalBytes).toBe(8 * MiB);
     for (const g of [small, medium, big]) expectContiguous(g);
   });
 
@@ -146,6 +148,18 @@ describe('superblock_phys', () => {
     overlapping.writeBigUInt64LE(BigInt(METADATA_BLOCK), 128); // log over the slots
     resealSuperblock(overlapping);
     expect(decodeSuperblock(overlapping)).toMatchObject({ ok: false });
+  });
+
+  it('reads a label from before the row journal as a member without one', () => {
+    const sb = sampleSuperblock();
+    const block = encodeSuperblock(sb);
+    expect((decodeSuperblock(block) as { value: Superblock }).value.geometry.journalBytes).toBe(sb.geometry.journalBytes);
+    block.writeUInt32LE(240, 12); // the header length written before the journal fields were appended
+    block.fill(0, 240, 256);
+    resealSuperblock(block);
+    const old = decodeSuperblock(block);
+    expect(old.ok).toBe(true);
+    expect((old as { value: Superblock }).value.geometry).toMatchObject({ journalOffset: 0, journalBytes: 0 });
   });
 
   it('accepts fields appended by a newer writer (longer header, same version)', () => {
@@ -261,10 +275,11 @@ function expectContiguous(g: MemberGeometry): void {
   expect(g.checkpointSlotBOffset).toBe(g.checkpointSlotAOffset + g.checkpointSlotBytes);
   expect(g.logOffset).toBe(g.checkpointSlotBOffset + g.checkpointSlotBytes);
   expect(g.intentOffset).toBe(g.logOffset + g.logBytes);
-  expect(g.dataOffset).toBe(g.intentOffset + g.intentBytes);
+  expect(g.journalOffset).toBe(g.intentOffset + g.intentBytes);
+  expect(g.dataOffset).toBe(g.journalOffset + g.journalBytes);
   expect(g.dataOffset + g.slabCount * g.slabSize + g.paddingBytes).toBe(g.superblockBOffset);
   expect(g.paddingBytes).toBeLessThan(g.slabSize);
-  for (const v of [g.checkpointSlotBytes, g.logBytes, g.intentBytes, g.superblockBOffset]) expect(v % METADATA_BLOCK).toBe(0);
+  for (const v of [g.checkpointSlotBytes, g.logBytes, g.intentBytes, g.journalBytes, g.superblockBOffset]) expect(v % METADATA_BLOCK).toBe(0);
 }
 
 function resealSuperblock(block: Buffer): void {

@@ -5,10 +5,10 @@
  * start of the device, all areas aligned to 4 KiB:
  *
  *   0        4 KiB                                         metadataBytes
- *   ┌────────┬─────────────┬─────────────┬─────────┬────────┬────────┬────────┬─────┬─────────┬────────┐
- *   │ super- │ checkpoint  │ checkpoint  │ log     │ write- │ slab 0 │ slab 1 │ ... │ padding │ super- │
- *   │ block A│ slot A      │ slot B      │ ring    │ intent │        │        │     │         │ block B│
- *   └────────┴─────────────┴─────────────┴─────────┴────────┴────────┴────────┴─────┴─────────┴────────┘
+ *   ┌────────┬─────────────┬─────────────┬─────────┬────────┬─────────┬────────┬────────┬─────┬─────────┬────────┐
+ *   │ super- │ checkpoint  │ checkpoint  │ log     │ write- │ row     │ slab 0 │ slab 1 │ ... │ padding │ super- │
+ *   │ block A│ slot A      │ slot B      │ ring    │ intent │ journal │        │        │     │         │ block B│
+ *   └────────┴─────────────┴─────────────┴─────────┴────────┴─────────┴────────┴────────┴─────┴─────────┴────────┘
  *   │◄──────────────── metadata reservation = dataOffset ──────────────────►│            last 4 KiB ►│
  *
  * - Superblocks A and B (superblock_phys below) are two copies of the
@@ -26,6 +26,13 @@
  *   (another module owns its contents). Format does not initialise it: its
  *   owner must recognise its own structures (magic, pool UUID, CRC) and treat
  *   anything else as "no intent recorded".
+ * - The row journal (row-journal.ts owns its contents) holds, for a write to
+ *   a parity row one of whose data columns is gone, the content parity alone
+ *   keeps of that column, written before the row is touched: a crash in the
+ *   middle of the row's writes can then not change what the gone column reads
+ *   as (the RAID-5 write hole). Members labelled before it existed, and
+ *   members whose reservation is too small for one journal slot, have none
+ *   (journalBytes 0).
  * - Slabs (slab-geometry.ts has their inner shape) fill the rest; what does
  *   not make a whole slab is padding before superblock B.
  *
@@ -40,10 +47,14 @@
  *   slots hold ~12 million entries (a 1.5-million-slab pool needs ~24 MiB and
  *   fits from 64 GiB members up). The store prefers replicas with big slots.
  * - Within the reservation (after superblock A): intent = 1/16 (at least two
- *   4 KiB blocks), each slot = 3/8, log = the rest (~3/16). Checkpoints need the room: they are the
+ *   4 KiB blocks), row journal = 1/16 up to 8 MiB (0 when that is less than
+ *   its two header blocks and one 68 KiB slot), each slot = 3/8, log = the
+ *   rest (~1/8). Checkpoints need the room: they are the
  *   whole state; the log only needs to hold what happens between two of them
- *   (every append takes at least one 4 KiB block, so 1.5 MiB holds ~380
- *   appends on the smallest members, 96 MiB ~24,000 on the largest).
+ *   (every append takes at least one 4 KiB block, so 1 MiB holds ~250
+ *   appends on the smallest members, 88 MiB ~22,000 on the largest). Eight
+ *   MiB of journal is ~120 slots: as many degraded row writes in flight
+ *   between two flushes, per member holding parity.
  * - dataOffset = metadataBytes, a multiple of 1 MiB, so slabs start aligned
  *   for any disk's physical block and any RAID controller's stripe.
  *
@@ -76,6 +87,8 @@
  *                                                         under way and its copied rows, a
  *                                                         migrate's new chunks, a cursor)
  *   write-intent record    intent area, two slots         write-intent.ts ("SPNDLWIL", v1)
+ *   row journal            journal area: two header       row-journal.ts ("SPNDLRJH" header,
+ *                          blocks, then slots             "SPNDLRJR" record, v1)
  *   slab                   slabs                          slab-geometry.ts (data blocks, then
  *                                                         one u32 CRC32C per 4 KiB block,
  *                                                         0 = never written)
@@ -97,6 +110,9 @@ export const METADATA_OVERRIDE_MIN_BYTES = 64 * 1024;
 export const METADATA_OVERRIDE_ALIGNMENT = 64 * 1024;
 /** The write-intent area is never smaller than two blocks (its owner alternates between two records). */
 export const INTENT_MIN_BYTES = 2 * 4096;
+/** The row journal: two header blocks and at least one slot (a 4 KiB record header and one 64 KiB stripe unit), else none. */
+export const JOURNAL_MIN_BYTES = 2 * 4096 + 4096 + 64 * 1024;
+export const JOURNAL_MAX_BYTES = 8 * 1024 * 1024;
 
 /** "SPNDLVLN": superblock. */
 export const SUPERBLOCK_MAGIC = Buffer.from('SPNDLVLN', 'latin1');
@@ -131,6 +147,9 @@ export interface MemberGeometry {
   readonly logBytes: number;
   readonly intentOffset: number;
   readonly intentBytes: number;
+  /** The row journal; 0 bytes when the member has none (see the theory comment). */
+  readonly journalOffset: number;
+  readonly journalBytes: number;
   /** Bytes between the last slab and superblock B. */
   readonly paddingBytes: number;
 }
@@ -200,11 +219,14 @@ export function memberGeometry(memberSize: number, slabSize: number, options: Ge
   const area = metadataBytes - METADATA_BLOCK;
   const intentBytes = Math.max(INTENT_MIN_BYTES, alignDown(Math.floor(area / 16), METADATA_BLOCK));
   const checkpointSlotBytes = alignDown(Math.floor((area * 3) / 8), METADATA_BLOCK);
-  const logBytes = area - intentBytes - 2 * checkpointSlotBytes;
+  const journalShare = Math.min(JOURNAL_MAX_BYTES, alignDown(Math.floor(area / 16), METADATA_BLOCK));
+  const journalBytes = journalShare >= JOURNAL_MIN_BYTES ? journalShare : 0;
+  const logBytes = area - intentBytes - journalBytes - 2 * checkpointSlotBytes;
   const checkpointSlotAOffset = METADATA_BLOCK;
   const checkpointSlotBOffset = checkpointSlotAOffset + checkpointSlotBytes;
   const logOffset = checkpointSlotBOffset + checkpointSlotBytes;
   const intentOffset = logOffset + logBytes;
+  const journalOffset = intentOffset + intentBytes;
   return {
     memberSize,
     slabSize,
@@ -220,6 +242,8 @@ export function memberGeometry(memberSize: number, slabSize: number, options: Ge
     logBytes,
     intentOffset,
     intentBytes,
+    journalOffset,
+    journalBytes,
     paddingBytes: superblockBOffset - (metadataBytes + slabCount * slabSize),
   };
 }
@@ -255,8 +279,9 @@ export function checkpointCapacity(geometry: MemberGeometry): number {
  *   off  size  field                          unit / meaning
  *     0     8  magic                          "SPNDLVLN"
  *     8     4  formatVersion                  1
- *    12     4  headerBytes                    bytes covered by the CRC (240 now; 232 before
- *                                             logHorizonBytes was appended, still accepted)
+ *    12     4  headerBytes                    bytes covered by the CRC (256 now; 232 and 240,
+ *                                             from before logHorizonBytes and the journal
+ *                                             fields were appended, still accepted)
  *    16     4  headerCrc32c                   CRC32C of [0, headerBytes), this field as 0
  *    20     4  flags                          bit 0: this member is a metadata replica
  *    24    16  poolUuid                       raw bytes
@@ -293,7 +318,9 @@ export function checkpointCapacity(geometry: MemberGeometry): number {
  *                                             incarnation lies beyond it, so import reads only
  *                                             that much of the ring (metadata-store.ts). 0 (or a
  *                                             232-byte header): unknown, read the whole ring
- *   240        end
+ *   240     8  journalOffsetBytes             the row journal (absent in shorter headers:
+ *   248     8  journalBytes                   no journal, as 0 bytes says too)
+ *   256        end
  */
 const SB = {
   magic: 0,
@@ -326,7 +353,9 @@ const SB = {
   logTailOffsetBytes: 216,
   logSalt: 224,
   logHorizonBytes: 232,
-  end: 240,
+  journalOffsetBytes: 240,
+  journalBytes: 248,
+  end: 256,
 } as const;
 /** The superblock header as first written (before logHorizonBytes); still the shortest accepted. */
 export const SUPERBLOCK_V1_BYTES = SB.logHorizonBytes;
@@ -400,6 +429,8 @@ export function encodeSuperblock(sb: Superblock): Buffer {
   writeU64(b, SB.logTailOffsetBytes, sb.logTailOffset);
   writeU64(b, SB.logSalt, sb.logSalt);
   writeU64(b, SB.logHorizonBytes, sb.logHorizonBytes ?? 0);
+  writeU64(b, SB.journalOffsetBytes, g.journalOffset);
+  writeU64(b, SB.journalBytes, g.journalBytes);
   b.writeUInt32LE(crc32c(b.subarray(0, SUPERBLOCK_BYTES)), SB.headerCrc32c);
   return b;
 }
@@ -433,6 +464,9 @@ export function decodeSuperblock(block: Buffer): Decoded<Superblock> {
       logBytes: readU64(block, SB.logBytes),
       intentOffset: readU64(block, SB.intentOffsetBytes),
       intentBytes: readU64(block, SB.intentBytes),
+      // Labels from before the journal have none.
+      journalOffset: headerBytes >= SB.end ? readU64(block, SB.journalOffsetBytes) : 0,
+      journalBytes: headerBytes >= SB.end ? readU64(block, SB.journalBytes) : 0,
       paddingBytes: 0,
     };
     const withPadding = {
@@ -461,7 +495,7 @@ export function decodeSuperblock(block: Buffer): Decoded<Superblock> {
     const logTailOffset = readU64(block, SB.logTailOffsetBytes);
     if (logHeadOffset > withPadding.logBytes || logTailOffset > withPadding.logBytes) return bad('log position outside the log');
     // Absent in a v1-sized header; 0 means "not known" too.
-    const horizon = headerBytes >= SB.end ? readU64(block, SB.logHorizonBytes) : 0;
+    const horizon = headerBytes >= SB.journalOffsetBytes ? readU64(block, SB.logHorizonBytes) : 0;
     if (horizon > withPadding.logBytes) return bad('log horizon beyond the log');
     return {
       ok: true,
@@ -486,7 +520,7 @@ export function decodeSuperblock(block: Buffer): Decoded<Superblock> {
 
 /** Why a decoded geometry cannot be real (areas overlap or leave the device), or undefined. */
 function geometryProblem(g: MemberGeometry): string | undefined {
-  const aligned = [g.dataOffset, g.superblockBOffset, g.checkpointSlotAOffset, g.checkpointSlotBOffset, g.checkpointSlotBytes, g.logOffset, g.logBytes, g.intentOffset, g.intentBytes, g.slabSize];
+  const aligned = [g.dataOffset, g.superblockBOffset, g.checkpointSlotAOffset, g.checkpointSlotBOffset, g.checkpointSlotBytes, g.logOffset, g.logBytes, g.intentOffset, g.intentBytes, g.journalOffset, g.journalBytes, g.slabSize];
   if (aligned.some((v) => v % METADATA_BLOCK !== 0)) return 'an area is not 4 KiB aligned';
   if (g.slabSize === 0 || g.slabCount === 0) return 'no slabs';
   if (g.checkpointSlotAOffset < METADATA_BLOCK) return 'slot A overlaps superblock A';
@@ -496,6 +530,8 @@ function geometryProblem(g: MemberGeometry): string | undefined {
   if (g.logBytes < METADATA_BLOCK) return 'log too small';
   if (g.intentOffset < g.logOffset + g.logBytes) return 'intent area overlaps the log';
   if (g.dataOffset < g.intentOffset + g.intentBytes) return 'slabs overlap the metadata';
+  if (g.journalBytes > 0 && g.journalOffset < g.intentOffset + g.intentBytes) return 'row journal overlaps the intent area';
+  if (g.journalBytes > 0 && g.dataOffset < g.journalOffset + g.journalBytes) return 'slabs overlap the row journal';
   if (g.paddingBytes < 0) return 'slabs overlap superblock B';
   if (g.superblockBOffset + METADATA_BLOCK > g.memberSize) return 'superblock B beyond the member';
   return undefined;

@@ -24,7 +24,7 @@ export interface CreatePoolOptions {
 }
 
 function layoutOf(uuid: string, g: MemberGeometry): MemberLayoutInfo {
-  return { uuid, dataOffset: g.dataOffset, slabCount: g.slabCount, intentOffset: g.intentOffset, intentBytes: g.intentBytes };
+  return { uuid, dataOffset: g.dataOffset, slabCount: g.slabCount, intentOffset: g.intentOffset, intentBytes: g.intentBytes, journalOffset: g.journalOffset, journalBytes: g.journalBytes };
 }
 
 function adapt(store: MetadataStore): PoolMetadata {
@@ -125,7 +125,7 @@ export async function importPool(sources: readonly MemberSource[], options: Impo
   }
   const missing = state.members.filter((m) => m.state !== 'removed' && !byUuid.has(m.uuid));
   // A missing member keeps its place; its offsets are read again when it returns.
-  for (const m of missing) layouts.push({ uuid: m.uuid, dataOffset: 0, slabCount: m.slabCount, intentOffset: 0, intentBytes: 0 });
+  for (const m of missing) layouts.push({ uuid: m.uuid, dataOffset: 0, slabCount: m.slabCount, intentOffset: 0, intentBytes: 0, journalOffset: 0, journalBytes: 0 });
   const pool = new Pool(state, adapt(result.store), layouts, byUuid);
   await pool.reconcile();
   // Jobs the log names go on from their last checkpoint (paused ones stay paused).

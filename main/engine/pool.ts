@@ -42,6 +42,7 @@ import { ChecksumCache } from './slab-checksums.js';
 import { slabGeometry, type SlabGeometry } from './slab-geometry.js';
 import { Volume, type VolumeState } from './volume.js';
 import { formatSize } from './units.js';
+import { RowJournal, type JournalArea, type JournalWrite } from './row-journal.js';
 import { regionOf, rowsOfRegion, WriteIntentLog, type IntentTarget } from './write-intent.js';
 
 /** Default slab size: big enough that the chunk map stays small, small enough to move one at a time. */
@@ -106,6 +107,9 @@ export interface MemberLayoutInfo {
   /** The member's write-intent area (on-disk-format.ts). */
   readonly intentOffset: number;
   readonly intentBytes: number;
+  /** The member's row journal (0 bytes: it has none). */
+  readonly journalOffset: number;
+  readonly journalBytes: number;
 }
 
 export interface PoolEvents {
@@ -146,6 +150,10 @@ export class Pool extends EventEmitter<PoolEvents> {
   private closed = false;
   readonly intent: WriteIntentLog;
   private readonly intentAreas = new Map<string, { offset: number; bytes: number }>();
+  /** Degraded parity rows journal here before they are written (row-journal.ts). */
+  private readonly journal: RowJournal;
+  private readonly journalAreas = new Map<string, { offset: number; bytes: number }>();
+  private warnedNoJournal = false;
   /** Repair and reconfiguration jobs (job-runner.ts has the API). */
   readonly jobs: JobRunner;
   /** Write-intent regions the last reconcile settled (a resumed slab move copies them again). */
@@ -171,6 +179,7 @@ export class Pool extends EventEmitter<PoolEvents> {
       if (!where) throw new PoolError('FAILED', `no on-disk layout for member ${info.uuid}`);
       const member = new Member(info.uuid, devices.get(info.uuid), where.dataOffset, state.slabSize, info.slabCount, info.uri);
       this.intentAreas.set(info.uuid, { offset: where.intentOffset, bytes: where.intentBytes });
+      this.journalAreas.set(info.uuid, { offset: where.journalOffset, bytes: where.journalBytes });
       if (info.state === 'failed') member.state = 'failed';
       this.members.set(info.uuid, member);
     }
@@ -184,6 +193,15 @@ export class Pool extends EventEmitter<PoolEvents> {
       () => this.intentTargets(),
       (target, error) => {
         const member = [...this.members.values()].find((m) => m.device === target.device);
+        return member ? this.markFailed(member, describe(error)) : Promise.resolve();
+      },
+    );
+    this.journal = new RowJournal(
+      state.uuid,
+      (uuid) => this.journalArea(uuid),
+      () => this.flush(),
+      (uuid, error) => {
+        const member = this.members.get(uuid);
         return member ? this.markFailed(member, describe(error)) : Promise.resolve();
       },
     );
@@ -373,6 +391,7 @@ export class Pool extends EventEmitter<PoolEvents> {
           member.errors[kind]++;
           this.emit('member-errors', member, kind);
         },
+        journalRow: (write) => this.journalRow(write),
       };
       this.chunkContexts.set(info.spec.name, context);
     }
@@ -384,8 +403,28 @@ export class Pool extends EventEmitter<PoolEvents> {
     );
   }
 
+  private journalArea(uuid: string): JournalArea | undefined {
+    const member = this.members.get(uuid);
+    const area = this.journalAreas.get(uuid);
+    if (!member?.device || !member.writable || !area || area.bytes === 0) return undefined;
+    return { device: member.device, ...area };
+  }
+
+  private async journalRow(write: JournalWrite): Promise<(() => void) | undefined> {
+    if (!this.journal.canHold(write.targets, write.units.length)) {
+      if (!this.warnedNoJournal) {
+        this.warnedNoJournal = true;
+        this.emit('log', 'warn', `pool ${this.name}: a degraded parity row is written without a row journal (its parity members were labelled before the journal existed, or have too little room for one): a crash in the middle of such a write can leave the missing column wrong`);
+      }
+      return undefined;
+    }
+    const ticket = await this.journal.write(write);
+    return () => this.journal.done(ticket);
+  }
+
   /** Every earlier write is durable on every usable member when this resolves. */
   async flush(): Promise<void> {
+    const journalEpoch = this.journal.flushStarting();
     const epoch = this.intent.flushStarting();
     await this.checksums.writeBackAll((member, error) => this.markFailed(member, describe(error)));
     const writable = [...this.members.values()].filter((m) => m.writable);
@@ -394,6 +433,8 @@ export class Pool extends EventEmitter<PoolEvents> {
         m.device!.flush().catch((error: unknown) => this.markFailed(m, describe(error))),
       ),
     );
+    // Journal records retire before the write-intent log may forget their regions (row-journal.ts).
+    await this.journal.flushed(journalEpoch);
     this.intent.flushed(epoch);
   }
 
@@ -410,6 +451,8 @@ export class Pool extends EventEmitter<PoolEvents> {
   async reconcile(): Promise<number> {
     const { regions, sequence } = await WriteIntentLog.read(this.stateValue.uuid, this.intentTargets());
     let rows = 0;
+    // A live journal record always has its region in the write-intent record (row-journal.ts).
+    if (regions.size > 0) rows += await this.replayJournal();
     for (const region of regions) {
       this.reconciled.add(region);
       const { chunkId, firstRow, rows: count } = rowsOfRegion(region);
@@ -426,9 +469,30 @@ export class Pool extends EventEmitter<PoolEvents> {
     }
     if (regions.size > 0) this.emit('log', 'warn', `reconciled ${rows} row(s) left in flight by an unclean stop`);
     await this.flush();
+    // Replayed rows are durable: this open's journal starts (every older record dead).
+    await this.journal.start(this.members.keys());
     this.intent.resume(sequence);
     await this.intent.persist();
     return rows;
+  }
+
+  /** Replays the row journal's live groups (row-journal.ts); returns the rows replayed. */
+  private async replayJournal(): Promise<number> {
+    const areas: Array<[string, JournalArea]> = [];
+    for (const uuid of this.members.keys()) {
+      const area = this.journalArea(uuid);
+      if (area) areas.push([uuid, area]);
+    }
+    const groups = await RowJournal.readLive(this.stateValue.uuid, areas);
+    let replayed = 0;
+    for (const group of groups) {
+      const chunk = this.chunkIo.get(group.chunkId);
+      const done = chunk ? await this.rowLock.with(`${group.chunkId}:${group.row}`, () => chunk.replayJournal(group)) : false;
+      if (done) replayed++;
+      else this.emit('log', 'error', `pool ${this.name}: chunk ${group.chunkId} row ${group.row} was being written with a column missing when the pool stopped, and too few of its columns are here to make it whole`);
+    }
+    if (groups.length > 0) this.emit('log', 'warn', `replayed ${replayed} journalled row write(s) of degraded parity rows`);
+    return replayed;
   }
 
   private chunkHealth(chunk: ChunkIo): 'online' | 'degraded' | 'failed' {
@@ -513,9 +577,12 @@ export class Pool extends EventEmitter<PoolEvents> {
     // A member missing at import had no known offsets until now.
     member.dataOffset = where.dataOffset;
     this.intentAreas.set(uuid, { offset: where.intentOffset, bytes: where.intentBytes });
+    this.journalAreas.set(uuid, { offset: where.journalOffset, bytes: where.journalBytes });
     this.checksums.forget(member);
     member.device = device;
     member.state = 'resyncing';
+    // Its journal starts under this open's salt: records from before it left are dead (row-journal.ts).
+    await this.journal.start([uuid]);
     this.emit('member-state', member);
     let rebuilt = 0;
     // Writes made while it was away, and any made by the failure path since: loop until none is left.
@@ -605,6 +672,8 @@ export class Pool extends EventEmitter<PoolEvents> {
       const member = new Member(uuid, source.device, where.dataOffset, this.stateValue.slabSize, where.slabCount, source.uri);
       this.members.set(uuid, member);
       this.intentAreas.set(uuid, { offset: where.intentOffset, bytes: where.intentBytes });
+      this.journalAreas.set(uuid, { offset: where.journalOffset, bytes: where.journalBytes });
+      await this.journal.start([uuid]);
       this.allocator.addMember(uuid, where.slabCount);
       this.allocator.setEligible(uuid, this.isEligible(member));
       this.emit('member-added', member);
@@ -688,6 +757,8 @@ export class Pool extends EventEmitter<PoolEvents> {
           if (this.stateValue.stale.has(uuid)) await this.commit({ t: 'stale-clear', uuid });
           this.members.delete(uuid);
           this.intentAreas.delete(uuid);
+          this.journalAreas.delete(uuid);
+          this.journal.forget(uuid);
           this.allocator.removeMember(uuid);
           this.checksums.forget(member);
           await this.metadata.removeMember(uuid).catch((error: unknown) => {

@@ -58,7 +58,7 @@ export function rowsOfRegion(region: string): { chunkId: number; firstRow: numbe
 
 interface RegionState {
   inflight: number;
-  /** Flush epoch in which the last write to it started. */
+  /** Flush epoch in which the last write to it started or finished, whichever is later. */
   lastEpoch: number;
 }
 
@@ -100,6 +100,8 @@ export class WriteIntentLog {
     }
     return () => {
       region.inflight--;
+      // A write that finishes while a flush runs may have missed it: only a flush started after this one makes it durable.
+      region.lastEpoch = this.epoch;
     };
   }
 
