@@ -133,7 +133,21 @@ export class Volume implements BlockDevice {
       if (blockAligned(pieces[i]!)) {
         while (j < pieces.length && pieces[j]!.chunk === pieces[i]!.chunk && blockAligned(pieces[j]!)) j++;
       }
-      work.push(j - i === 1 ? this.writePiece(pieces[i]!, bytes, fua) : this.writeRows(pieces.slice(i, j), bytes, fua));
+      let run = pieces.slice(i, j);
+      // A part-row at either end of a run shares its row with the neighbouring
+      // request of a sequential stream. Under the run's locks it would hold
+      // that whole request back (on raid5 and raid6, whose rows rarely match
+      // a request's size, every request waited for the one before); alone,
+      // it waits only for that row.
+      if (run.length > 1 && !wholeRow(run[0]!)) {
+        work.push(this.writePiece(run[0]!, bytes, fua));
+        run = run.slice(1);
+      }
+      if (run.length > 1 && !wholeRow(run[run.length - 1]!)) {
+        work.push(this.writePiece(run[run.length - 1]!, bytes, fua));
+        run = run.slice(0, -1);
+      }
+      work.push(run.length === 1 ? this.writePiece(run[0]!, bytes, fua) : this.writeRows(run, bytes, fua));
       i = j;
     }
     await Promise.all(work);
@@ -266,6 +280,10 @@ export class Volume implements BlockDevice {
 
 function blockAligned(piece: RowPiece): boolean {
   return piece.start % CHECKSUM_BLOCK === 0 && piece.length % CHECKSUM_BLOCK === 0;
+}
+
+function wholeRow(piece: RowPiece): boolean {
+  return piece.start === 0 && piece.length === piece.chunk.rowBytes;
 }
 
 function aligned(start: number, length: number): { from: number; to: number } {
