@@ -57,3 +57,15 @@ export function crc32c(data: Uint8Array, crc = 0): number {
   while (i < n) c = t0[(c ^ data[i++]!) & 0xff]! ^ (c >>> 8);
   return ~c >>> 0;
 }
+
+/**
+ * Whether the u32 CRC32C stored at `crcOffset` of `block` is the CRC of
+ * block[0, coveredBytes) read with that field as zero (how every checksummed
+ * header here is sealed).
+ */
+export function crcFieldHolds(block: Buffer, coveredBytes: number, crcOffset: number): boolean {
+  const stored = block.readUInt32LE(crcOffset);
+  const copy = Buffer.from(block.subarray(0, coveredBytes));
+  copy.writeUInt32LE(0, crcOffset);
+  return crc32c(copy) === stored;
+}

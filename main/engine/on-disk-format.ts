@@ -94,7 +94,7 @@
  *                                                         0 = never written)
  */
 import { createHash, randomBytes } from 'node:crypto';
-import { crc32c } from './metadata-crc.js';
+import { crc32c, crcFieldHolds } from './metadata-crc.js';
 
 export const FORMAT_VERSION = 1;
 
@@ -447,7 +447,7 @@ export function decodeSuperblock(block: Buffer): Decoded<Superblock> {
   if (headerBytes < SUPERBLOCK_V1_BYTES || headerBytes > Math.min(block.length, METADATA_BLOCK)) {
     return bad(`header length ${headerBytes} out of range`);
   }
-  if (!crcHolds(block, headerBytes, SB.headerCrc32c)) return bad('superblock checksum mismatch');
+  if (!crcFieldHolds(block, headerBytes, SB.headerCrc32c)) return bad('superblock checksum mismatch');
   try {
     const geometry: MemberGeometry = {
       memberSize: readU64(block, SB.memberSizeBytes),
@@ -627,7 +627,7 @@ export function decodeCheckpointHeader(block: Buffer): Decoded<CheckpointHeader>
   if (version !== FORMAT_VERSION) return bad(`unsupported format version ${version}`);
   const headerBytes = block.readUInt32LE(CK.headerBytes);
   if (headerBytes < CK.end || headerBytes > Math.min(block.length, CHECKPOINT_HEADER_BYTES)) return bad('header length out of range');
-  if (!crcHolds(block, headerBytes, CK.headerCrc32c)) return bad('checkpoint header checksum mismatch');
+  if (!crcFieldHolds(block, headerBytes, CK.headerCrc32c)) return bad('checkpoint header checksum mismatch');
   const count = block.readUInt32LE(CK.sessionCount);
   const tableOffset = block.readUInt32LE(CK.sessionTableOffset);
   if (tableOffset < CK.end || tableOffset + count * SESSION_ENTRY_BYTES > headerBytes) return bad('session table out of range');
@@ -776,7 +776,7 @@ export function decodeLogRecordHeader(buf: Buffer, offset: number): Decoded<LogR
   if (buf.compare(LOG_RECORD_MAGIC, 0, 8, offset, offset + 8) !== 0) return bad('no record magic');
   const headerBytes = buf.readUInt16LE(offset + LR.headerBytes);
   if (headerBytes < LOG_RECORD_HEADER_BYTES || offset + headerBytes > buf.length) return bad('header length out of range');
-  if (!crcHolds(buf.subarray(offset, offset + headerBytes), headerBytes, LR.headerCrc32c)) return bad('record header checksum mismatch');
+  if (!crcFieldHolds(buf.subarray(offset, offset + headerBytes), headerBytes, LR.headerCrc32c)) return bad('record header checksum mismatch');
   try {
     return {
       ok: true,
@@ -880,13 +880,6 @@ function readU64(b: Buffer, offset: number): number {
   const value = b.readBigUInt64LE(offset);
   if (value > BigInt(Number.MAX_SAFE_INTEGER)) throw new RangeError(`u64 at ${offset} is beyond 2^53`);
   return Number(value);
-}
-
-function crcHolds(block: Buffer, headerBytes: number, crcOffset: number): boolean {
-  const stored = block.readUInt32LE(crcOffset);
-  const copy = Buffer.from(block.subarray(0, headerBytes));
-  copy.writeUInt32LE(0, crcOffset);
-  return crc32c(copy) === stored;
 }
 
 function checkHash(hash: Buffer): Buffer {

@@ -80,6 +80,8 @@ import { BlockDeviceError, type BlockDevice } from '../nbd/block-device.js';
 import { CHECKSUM_BLOCK } from './checksum-block.js';
 import { crc32c } from './checksum.js';
 import { STRIPE_UNIT } from './layout.js';
+import { crcFieldHolds } from './metadata-crc.js';
+import { uuidToBytes } from './on-disk-format.js';
 
 const BLOCK = 4096;
 const HEADER_MAGIC = Buffer.from('SPNDLRJH', 'latin1');
@@ -411,9 +413,6 @@ interface DecodedRecord {
   readonly data?: Buffer;
 }
 
-function uuidBytes(uuid: string): Buffer {
-  return Buffer.from(uuid.replace(/-/g, ''), 'hex');
-}
 
 function encodeHeader(poolUuid: string, salt: number, sequence: number, retired: readonly number[]): Buffer {
   const out = Buffer.alloc(BLOCK);
@@ -421,7 +420,7 @@ function encodeHeader(poolUuid: string, salt: number, sequence: number, retired:
   out.writeUInt32LE(VERSION, 8);
   out.writeUInt32LE(retired.length, 12);
   out.writeBigUInt64LE(BigInt(sequence), 16);
-  uuidBytes(poolUuid).copy(out, 24);
+  uuidToBytes(poolUuid).copy(out, 24);
   out.writeBigUInt64LE(BigInt(salt), 48);
   retired.forEach((s, i) => out.writeBigUInt64LE(BigInt(s), HEADER_FIXED + i * 8));
   out.writeUInt32LE(crc32c(out.subarray(0, HEADER_FIXED + retired.length * 8)), 40);
@@ -430,11 +429,8 @@ function encodeHeader(poolUuid: string, salt: number, sequence: number, retired:
 
 function decodeHeader(poolUuid: string, raw: Buffer, slots: number): { sequence: number; salt: number; retired: number[] } | undefined {
   if (!raw.subarray(0, 8).equals(HEADER_MAGIC) || raw.readUInt32LE(8) !== VERSION) return undefined;
-  if (raw.readUInt32LE(12) !== slots || !raw.subarray(24, 40).equals(uuidBytes(poolUuid))) return undefined;
-  const end = HEADER_FIXED + slots * 8;
-  const copy = Buffer.from(raw.subarray(0, end));
-  copy.writeUInt32LE(0, 40);
-  if (crc32c(copy) !== raw.readUInt32LE(40)) return undefined;
+  if (raw.readUInt32LE(12) !== slots || !raw.subarray(24, 40).equals(uuidToBytes(poolUuid))) return undefined;
+  if (!crcFieldHolds(raw, HEADER_FIXED + slots * 8, 40)) return undefined;
   const retired = Array.from({ length: slots }, (_, i) => Number(raw.readBigUInt64LE(HEADER_FIXED + i * 8)));
   return { sequence: Number(raw.readBigUInt64LE(16)), salt: Number(raw.readBigUInt64LE(48)), retired };
 }
@@ -459,7 +455,7 @@ function encodeRecord(poolUuid: string, salt: number, sequence: number, groupSeq
   const out = Buffer.alloc(BLOCK + data.length);
   RECORD_MAGIC.copy(out, 0);
   out.writeUInt32LE(VERSION, 8);
-  uuidBytes(poolUuid).copy(out, 16);
+  uuidToBytes(poolUuid).copy(out, 16);
   out.writeBigUInt64LE(BigInt(salt), 32);
   out.writeBigUInt64LE(BigInt(sequence), 40);
   out.writeBigUInt64LE(BigInt(groupSequence), 48);
@@ -477,10 +473,8 @@ function encodeRecord(poolUuid: string, salt: number, sequence: number, groupSeq
 
 function decodeRecordHeader(poolUuid: string, raw: Buffer): DecodedRecord | undefined {
   if (!raw.subarray(0, 8).equals(RECORD_MAGIC) || raw.readUInt32LE(8) !== VERSION) return undefined;
-  if (!raw.subarray(16, 32).equals(uuidBytes(poolUuid))) return undefined;
-  const copy = Buffer.from(raw.subarray(0, RECORD_BYTES));
-  copy.writeUInt32LE(0, 12);
-  if (crc32c(copy) !== raw.readUInt32LE(12)) return undefined;
+  if (!raw.subarray(16, 32).equals(uuidToBytes(poolUuid))) return undefined;
+  if (!crcFieldHolds(raw, RECORD_BYTES, 12)) return undefined;
   const blocks = raw.readUInt32LE(76);
   const firstBlock = raw.readUInt32LE(72);
   if (blocks === 0 || firstBlock + blocks > STRIPE_UNIT / CHECKSUM_BLOCK) return undefined;

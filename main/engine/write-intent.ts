@@ -33,6 +33,8 @@
  */
 import type { BlockDevice } from '../nbd/block-device.js';
 import { crc32c } from './checksum.js';
+import { crcFieldHolds } from './metadata-crc.js';
+import { uuidToBytes } from './on-disk-format.js';
 
 export const ROWS_PER_REGION = 64;
 const MAGIC = Buffer.from('SPNDLWIL', 'latin1');
@@ -62,9 +64,6 @@ interface RegionState {
   lastEpoch: number;
 }
 
-function uuidBytes(uuid: string): Buffer {
-  return Buffer.from(uuid.replace(/-/g, ''), 'hex');
-}
 
 export class WriteIntentLog {
   private readonly regions = new Map<string, RegionState>();
@@ -201,7 +200,7 @@ function encode(poolUuid: string, sequence: number, keys: readonly string[], slo
   out.writeUInt32LE(VERSION, 8);
   out.writeUInt32LE(keys.length, 12);
   out.writeBigUInt64LE(BigInt(sequence), 16);
-  uuidBytes(poolUuid).copy(out, 24);
+  uuidToBytes(poolUuid).copy(out, 24);
   keys.forEach((key, i) => {
     const [chunk, index] = key.split(':').map(Number) as [number, number];
     out.writeUInt32LE(chunk, HEADER_BYTES + i * 8);
@@ -213,14 +212,11 @@ function encode(poolUuid: string, sequence: number, keys: readonly string[], slo
 
 function decode(poolUuid: string, raw: Buffer): { regions: Set<string>; sequence: number } | undefined {
   if (raw.length < HEADER_BYTES || !raw.subarray(0, 8).equals(MAGIC) || raw.readUInt32LE(8) !== VERSION) return undefined;
-  if (!raw.subarray(24, 40).equals(uuidBytes(poolUuid))) return undefined;
+  if (!raw.subarray(24, 40).equals(uuidToBytes(poolUuid))) return undefined;
   const count = raw.readUInt32LE(12);
   const end = HEADER_BYTES + count * 8;
   if (end > raw.length) return undefined;
-  const stored = raw.readUInt32LE(40);
-  const copy = Buffer.from(raw.subarray(0, end));
-  copy.writeUInt32LE(0, 40);
-  if (crc32c(copy) !== stored) return undefined;
+  if (!crcFieldHolds(raw, end, 40)) return undefined;
   const regions = new Set<string>();
   for (let i = 0; i < count; i++) regions.add(`${raw.readUInt32LE(HEADER_BYTES + i * 8)}:${raw.readUInt32LE(HEADER_BYTES + i * 8 + 4)}`);
   return { regions, sequence: Number(raw.readBigUInt64LE(16)) };
