@@ -413,7 +413,6 @@ interface DecodedRecord {
   readonly data?: Buffer;
 }
 
-
 function encodeHeader(poolUuid: string, salt: number, sequence: number, retired: readonly number[]): Buffer {
   const out = Buffer.alloc(BLOCK);
   HEADER_MAGIC.copy(out, 0);
