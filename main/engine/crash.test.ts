@@ -19,8 +19,8 @@ const BLOCK = 4096;
 const VOLUME = 16 * 1024 * 1024;
 const BLOCKS = VOLUME / BLOCK;
 
-function start(dir: string, layout: string, width: number, members: number): Promise<ChildProcess> {
-  const child = spawn(process.execPath, ['--import', 'tsx', fixture, dir, layout, String(width), String(members)], { stdio: ['ignore', 'pipe', 'pipe'] });
+function start(dir: string, layout: string, width: number, members: number, mode: string): Promise<ChildProcess> {
+  const child = spawn(process.execPath, ['--import', 'tsx', fixture, dir, layout, String(width), String(members), mode], { stdio: ['ignore', 'pipe', 'pipe'] });
   let out = '';
   return new Promise((resolve, reject) => {
     child.stdout!.on('data', (d) => {
@@ -79,18 +79,21 @@ async function storm(uri: string, killAfterMs: number, child: ChildProcess, base
 }
 
 describe('kill -9 during a write storm', () => {
-  for (const [layout, width, members] of [
-    ['raid1', 2, 3],
-    ['raid5', 4, 4],
-    ['raid6', 5, 5],
+  for (const [layout, width, members, mode] of [
+    ['raid1', 2, 3, 'healthy'],
+    ['raid5', 4, 4, 'healthy'],
+    ['raid6', 5, 5, 'healthy'],
+    // A member gone before the first write: every row write is journalled (row-journal.ts).
+    ['raid5', 4, 4, 'degraded'],
+    ['raid6', 5, 5, 'degraded'],
   ] as const) {
-    it(`${layout}: flushed writes survive, nothing reads as corrupt, copies and parity agree`, async () => {
+    it(`${layout}${mode === 'degraded' ? ', a member failed' : ''}: flushed writes survive, nothing reads as corrupt, copies and parity agree`, async () => {
       const dir = await tempDir('spindle-crash-');
       try {
         // What the volume durably holds before each run: zero, then what the previous run left.
         let baseline = new Uint32Array(BLOCKS);
         for (const [run, killAfterMs] of [400, 900].entries()) {
-          const child = await start(dir, layout, width, members);
+          const child = await start(dir, layout, width, members, mode);
           const exited = new Promise((resolve) => child.on('exit', resolve));
           const { durable, since } = await storm(`nbd+unix:///v?socket=${join(dir, 'v.sock')}`, killAfterMs, child, baseline, 1 + run * 1_000_000);
           await exited;
