@@ -21,8 +21,8 @@ test.describe.configure({ mode: 'serial' });
 test.setTimeout(300_000);
 
 // A fresh app (state folder, engine host, demo pool) for each story: the
-// first leaves its failed drive unassigned but still labelled for the pool,
-// which an add then rightly refuses without force.
+// first leaves its failed drive unassigned but still labelled for the pool
+// (it adds it back, erasing that label, only once the box is ticked).
 test.beforeEach(async () => {
   app = await startApp();
 });
@@ -155,6 +155,24 @@ test('the full story: drag a drive into the pool, volume over NBD, failure, one-
   await expect(map.getByTestId('layout-map-summary')).toContainText('All chunks fully redundant');
   await snap(page, 'rebuilt');
   qemuIo(uri, 'read -P 0xa5 0 16M');
+
+  // The failed drive left the pool still carrying its label: adding it back says what it erases, and asks first.
+  const unassigned = page.getByRole('list', { name: 'Unassigned drives' });
+  await expect(unassigned.getByRole('listitem', { name: victim })).toBeVisible({ timeout: 30_000 });
+  await page.getByRole('button', { name: `Move ${victim} to…` }).click();
+  await page.getByRole('menuitem', { name: 'Add to pool demo' }).click();
+  const add = page.getByRole('dialog', { name: `Add ${victim} to pool demo` });
+  await expect(add.getByText('This drive holds data that adding it would erase:')).toBeVisible({ timeout: 30_000 });
+  await expect(add.getByRole('listitem').first()).toContainText('holds the label of member');
+  await expect(add.getByRole('button', { name: 'Confirm' })).toBeDisabled();
+  await snap(page, 'add-asks-before-erasing');
+  await add.getByRole('checkbox', { name: 'Erase it and add it to pool demo' }).check();
+  const erase = page.getByRole('dialog', { name: `Add ${victim} to pool demo` });
+  await expect(erase.getByText('Confirming erases:')).toBeVisible({ timeout: 30_000 });
+  await expect(erase.getByText('Data to move')).toBeVisible({ timeout: 30_000 });
+  await erase.getByRole('button', { name: 'Confirm' }).click();
+  await expect(erase).toBeHidden();
+  await expect(page.getByRole('list', { name: 'Drives of pool demo' }).getByRole('listitem', { name: victim })).toBeVisible({ timeout: 60_000 });
 });
 
 test('keyboard only: move an unassigned drive into the pool through "Move to…" and confirm the plan', async ({ page }) => {

@@ -78,8 +78,12 @@ export type PlanActionKind = (typeof PLAN_ACTION_KINDS)[number];
 const planActionSchema = v.variant(
   'kind',
   [
-    /** Add these drives as data members (and rebalance onto them). */
-    v.strictObject({ kind: v.literal('add'), members: memberList('members', 1) }),
+    /**
+     * Add these drives as data members (and rebalance onto them). `force`
+     * erases what they hold (another pool's labels, data a disk helper found);
+     * a plan without it lists that in `erases` and is refused.
+     */
+    v.strictObject({ kind: v.literal('add'), members: memberList('members', 1), force: v.optional(v.boolean('force must be true or false')) }),
     /** Evacuate a member and take it out of the pool. */
     v.strictObject({ kind: v.literal('remove'), member: memberRef }),
     /** Make a drive the pool's spare. */
@@ -431,6 +435,12 @@ export interface Plan {
   readonly riskWindowSeconds: number;
   /** What else people should know ("the estimate uses a default rate: no job has run on this pool yet"). */
   readonly notes?: readonly string[];
+  /**
+   * What doing this destroys, one line a drive ("disk7 holds member … of
+   * another Spindle pool"). A plan refused only for these becomes possible
+   * when asked again with the action's `force`.
+   */
+  readonly erases?: readonly string[];
 }
 
 /**

@@ -263,7 +263,7 @@ describe('spindle drives, plan, rebuild, jobs --watch, scrub, migrate', { timeou
       [['jobs', 'cancel', 'no such id!', '--json'], /^spindle: invalid parameters for "job-cancel": id: id must be a job id/],
       [['scrub'], /^error: missing required argument 'pool'$/],
       [['rebuild', 'demo', '--spare'], /^error: option '--spare <member>' argument missing$/],
-      [['pool', 'add', 'demo', 'x.img', '--rebalance', '--force'], /^spindle: --force does not go with --rebalance/],
+      [['plan', 'demo', 'rebalance', '--force'], /^spindle: rebalance: --force does not go with rebalance$/],
     ];
     const results = await Promise.all(cases.map(([args]) => spindleAsync(...args)));
     for (const [i, [args, message]] of cases.entries()) {

@@ -10,6 +10,8 @@ import { basename, join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { cleanupAll, qemuIo, run, tempDir } from '../nbd/test-support.js';
 import type { Drive, EventName, Events, JobSummary, MemberStatus, Plan, PoolStatus, RequestName } from '../../preload/api.js';
+import { openMember } from '../engine/member-uri.js';
+import { createPool } from '../engine/pool-open.js';
 import { ControlClient } from './control-client.js';
 import { EngineHost } from './engine-host.js';
 import { PoolRegistry } from './pool-registry.js';
@@ -306,6 +308,24 @@ describe('drives, plans and jobs over the control socket', { timeout: 120_000 },
       expect((m.slabCount - m.freeSlabs) * SLAB, m.uri).toBe(inPlan.after.usedBytes);
     }
     expect(await call('plan', { pool: 'tank', action: { kind: 'rebalance' } })).toMatchObject({ possible: false, reason: expect.stringMatching(/balanced already/) });
+  });
+
+  it('asks before erasing a drive that holds another pool\'s label: refused with what it erases, then added with force', async () => {
+    await makeImages({ old: 64 * MiB });
+    // A member of a pool this engine does not know (another machine's, or one whose state was lost).
+    const elsewhere = await createPool({ name: 'elsewhere', members: [{ uri: uri('old'), device: await openMember(uri('old')) }], slabSize: SLAB });
+    await elsewhere.close();
+    const action = { kind: 'add', members: [uri('old')] };
+    const refused = await call<Plan>('plan', { pool: 'tank', action });
+    expect(refused).toMatchObject({ possible: false, erases: [expect.stringMatching(/old\.img holds the label of member [0-9a-f-]{36} of another Spindle pool \([0-9a-f-]{36}\), not open here: adding it erases that/)] });
+    expect(refused.reason).toMatch(/Add it with force to erase it$/);
+    await expectFailure('job-start', { pool: 'tank', action }, 'FAILED', /is member [0-9a-f-]{36} of pool [0-9a-f-]{36}/);
+    expect((await status()).members.some((m) => m.uri === uri('old'))).toBe(false);
+    const forced = await call<Plan>('plan', { pool: 'tank', action: { ...action, force: true } });
+    expect(forced).toMatchObject({ possible: true, erases: refused.erases });
+    const job = await call<JobSummary>('job-start', { pool: 'tank', action: { ...action, force: true } });
+    expect(await finished(job.id)).toMatchObject({ state: 'done' });
+    expect((await status()).members.find((m) => m.uri === uri('old'))).toMatchObject({ role: 'data', state: 'online' });
   });
 
   it('makes a new drive a spare at once, refuses a data member that holds data, and takes the spare out again', async () => {

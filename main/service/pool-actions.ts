@@ -33,7 +33,7 @@ import { forecastAdd } from './add-forecast.js';
 import { findMember, MemberNotFoundError } from './find-member.js';
 import type { FinishedJob } from './job-views.js';
 import { planView, stillPlan } from './plan-views.js';
-import type { OpenPoolView, PoolRegistry } from './pool-registry.js';
+import type { OpenPoolView, PoolRegistry, ProbedDrive } from './pool-registry.js';
 
 const REPAIRS = new Set(['rebuild', 'relocate', 'split']);
 /** What the engine's plans assume before a job has measured a pool (job-runner.ts DEFAULT_RATE). */
@@ -174,14 +174,28 @@ export class PoolActions {
     const title = describeAction(pool.name, action);
     const busy = busyReason(pool);
     if (busy) return stillPlan(pool, action, title, { reason: busy });
-    let drives;
+    let drives: ProbedDrive[];
     try {
-      drives = await this.registry.probeDrives(action.members);
+      drives = await this.registry.probeDrives(action.members, { confirmExistingData: action.force === true });
     } catch (error) {
+      // A disk helper's refusal to serve a disk that holds data: confirming (force) erases it.
+      if ((error as { code?: unknown }).code === 'NEEDS_CONFIRMATION') {
+        return { ...stillPlan(pool, action, title, { reason: `${describe(error)}; adding it with force erases that` }), erases: [describe(error)] };
+      }
       return stillPlan(pool, action, title, { reason: describe(error) });
     }
+    const inUse = drives.filter((d) => d.label?.inUse);
+    if (inUse.length > 0) {
+      const which = inUse.map((d) => `${d.uri} is member ${d.label!.memberUuid} of pool ${d.label!.poolName ?? d.label!.poolUuid}`).join('; ');
+      return stillPlan(pool, action, title, { reason: `${which}: take it out of that pool first` });
+    }
+    const erases = drives.flatMap((d) => (d.label ? [`${d.uri} holds the label of member ${d.label.memberUuid} of ${labelOwner(d.label, pool)}: adding it erases that`] : []));
+    if (erases.length > 0 && action.force !== true) {
+      return { ...stillPlan(pool, action, title, { reason: `${erases.join('; ')}. Add it with force to erase it` }), erases };
+    }
     try {
-      return forecastAdd(pool, action, drives, engineRate(pool));
+      const plan = forecastAdd(pool, action, drives, engineRate(pool));
+      return erases.length > 0 ? { ...plan, erases } : plan;
     } catch (error) {
       if (error instanceof GeometryError) return stillPlan(pool, action, title, { reason: error.message });
       throw error;
@@ -192,7 +206,7 @@ export class PoolActions {
     const { pool } = entry;
     const busy = busyReason(pool);
     if (busy) throw new RequestFailedError(`cannot ${describeAction(pool.name, action)}: ${busy}`);
-    await this.registry.addMembers({ pool: pool.name, members: action.members, role: 'data' });
+    await this.registry.addMembers({ pool: pool.name, members: action.members, role: 'data', ...(action.force === true ? { force: true } : {}) });
     const names = action.members.join(', ');
     try {
       return entry.jobs.started(await pool.jobs.start({ kind: 'rebalance' }), action);
@@ -365,6 +379,12 @@ function immediateJob(pool: Pool, kind: JobKind, action: PlanAction, title: stri
     finishedAt: now,
     report: { movedBytes: 0, elapsedSeconds: 0, badBlocks: [], blocksRepaired: 0, blocksLost: 0, membersRemoved: [], notes },
   };
+}
+
+/** Whose label a drive carries, in words. */
+function labelOwner(label: NonNullable<ProbedDrive['label']>, pool: Pool): string {
+  if (label.poolUuid === pool.state.uuid) return `this pool (it left while it could not be reached, so its labels stayed)`;
+  return label.poolName !== undefined ? `pool ${label.poolName}` : `another Spindle pool (${label.poolUuid}), not open here`;
 }
 
 /** The action in words, for impossible plans and refusals. */

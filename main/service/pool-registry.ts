@@ -27,6 +27,7 @@ import { readdir, rename } from 'node:fs/promises';
 import type { BlockDevice } from '../nbd/block-device.js';
 import { parseLayoutName } from '../engine/layouts.js';
 import { normaliseMemberUri, openMember } from '../engine/member-uri.js';
+import { MetadataStore } from '../engine/metadata-store.js';
 import { createPool, importPool } from '../engine/pool-open.js';
 import type { PoolPolicy as EnginePoolPolicy } from '../engine/pool-state.js';
 import type { MemberSource, Pool } from '../engine/pool.js';
@@ -109,6 +110,14 @@ interface UnavailablePool {
 }
 
 type Entry = OpenPool | UnavailablePool;
+
+/** A drive looked at before it is added (probeDrives). */
+export interface ProbedDrive {
+  readonly uri: string;
+  readonly size: number;
+  /** Its Spindle label, when it has one: the member of which pool it was. */
+  readonly label?: { readonly poolUuid: string; readonly memberUuid: string; readonly poolName?: string; readonly inUse: boolean };
+}
 
 export class PoolRegistry {
   readonly exports: VolumeExports;
@@ -392,11 +401,34 @@ export class PoolRegistry {
   }
 
   /** Opens drives to learn their sizes, and closes them (plans of adds): refused like addMembers would refuse them. */
-  async probeDrives(uris: readonly string[]): Promise<Array<{ uri: string; size: number }>> {
+  /**
+   * Opens drives to learn their size and whether they carry a Spindle label
+   * (a member of some pool, which adding them would erase), and closes them.
+   * `confirmExistingData` lets a disk helper serve a disk that holds data.
+   */
+  async probeDrives(uris: readonly string[], options: { confirmExistingData?: boolean } = {}): Promise<ProbedDrive[]> {
     await this.start();
-    const opened = await this.openAll(uris, false);
+    const opened = await this.openAll(uris, options.confirmExistingData ?? false);
     try {
-      return opened.map((s) => ({ uri: s.uri, size: s.device.size }));
+      return await Promise.all(
+        opened.map(async (s) => {
+          const label = await MetadataStore.readLabel(s.device).catch(() => undefined);
+          if (!label) return { uri: s.uri, size: s.device.size };
+          const owner = [...this.entries].find(([, e]) => e.kind === 'open' && e.pool.state.uuid === label.poolUuid);
+          const pool = owner?.[1].kind === 'open' ? owner[1].pool : undefined;
+          return {
+            uri: s.uri,
+            size: s.device.size,
+            label: {
+              poolUuid: label.poolUuid,
+              memberUuid: label.memberUuid,
+              ...(owner ? { poolName: owner[0] } : {}),
+              // The pool is open here and still counts the drive as its member (reached some other way, or missing).
+              inUse: pool !== undefined && pool.state.members.some((m) => m.uuid === label.memberUuid && m.state !== 'removed'),
+            },
+          };
+        }),
+      );
     } finally {
       await closeMembers(opened);
     }

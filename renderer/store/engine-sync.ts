@@ -39,9 +39,15 @@ export function startEngineSync(platform: PlatformApi, store: Store): EngineSync
   const message = (error: unknown): string => (error instanceof Error ? error.message : String(error));
 
   // --- refreshes ---------------------------------------------------------
+  const membersOf = (name: string): string => (state().poolStatus[name]?.members ?? []).map((m) => m.uuid).sort().join(' ');
   const refreshPool = async (name: string): Promise<void> => {
     try {
+      const known = state().poolStatus[name] !== undefined;
+      const before = membersOf(name);
       state().setPoolStatus(await api.request('pool-status', { pool: name }));
+      // A drive joined or left the pool (an add, a rebuild or removal that took a member out):
+      // the inventory's idea of which pool each drive belongs to changed with it.
+      if (known && membersOf(name) !== before) void refreshDrives();
     } catch {
       // An unavailable pool has no status; its summary in the list says why.
     }

@@ -21,6 +21,7 @@ interface ActionOptions {
   spare?: string;
   layout?: VolumeLayout;
   width?: number;
+  force?: boolean;
 }
 
 /** `rebuild`, `add a.img b.img`, `migrate vol --layout raid5` … → the contract action; usage errors for the rest. */
@@ -30,7 +31,7 @@ export function parseAction(name: string, args: readonly string[], options: Acti
     if (args.length < min || args.length > max) throw usage(`expects ${what}, got ${args.length === 0 ? 'nothing' : args.join(' ')}`);
   };
   const only = (...allowed: Array<keyof ActionOptions>): void => {
-    for (const key of ['spare', 'layout', 'width'] as const) {
+    for (const key of ['spare', 'layout', 'width', 'force'] as const) {
       if (options[key] !== undefined && !allowed.includes(key)) throw usage(`--${key} does not go with ${name}`);
     }
   };
@@ -41,8 +42,8 @@ export function parseAction(name: string, args: readonly string[], options: Acti
       return options.spare !== undefined ? { kind: 'rebuild', spare: toMemberRef(options.spare) } : { kind: 'rebuild' };
     case 'add':
       count(1, 256, 'one or more drives');
-      only();
-      return { kind: 'add', members: args.map(toMemberUri) };
+      only('force');
+      return { kind: 'add', members: args.map(toMemberUri), ...(options.force === true ? { force: true } : {}) };
     case 'remove':
       count(1, 1, 'one member');
       only();
@@ -95,6 +96,7 @@ export function addJobCommands(program: Command, io: Io): void {
     .option('--spare <member>', 'rebuild: onto this spare (uuid, prefix, URI or path)')
     .addOption(layoutOption())
     .addOption(widthOption())
+    .option('--force', 'add: erase what the drives hold (the plan lists it)')
     .option('--json', 'print JSON')
     .action(async (pool: string, name: string, args: string[], options: JsonOption & ActionOptions) => {
       const action = parseAction(name, args, options);

@@ -54,6 +54,7 @@ export function planText(plan: Plan): string {
     ),
   ];
   for (const note of plan.notes ?? []) lines.push(`  note: ${note}`);
+  for (const erased of plan.erases ?? []) lines.push(`  erases: ${erased}`);
   return lines.join('\n');
 }
 

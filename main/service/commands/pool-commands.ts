@@ -103,13 +103,12 @@ export function addPoolCommands(program: Command, io: Io): void {
     .argument('<name>', 'pool name')
     .argument('<members...>', 'drives: paths or URIs (spindle drives lists them)')
     .option('--rebalance', 'start the rebalance that moves data onto them (what `spindle plan POOL add` showed)')
-    .option('--force', 'take drives labelled for another pool')
+    .option('--force', 'erase what the drives hold: labels of another pool (or of this one, left by a member removed while unreachable), or data a disk helper found')
     .option('--json', 'print JSON')
     .action(async (name: string, members: string[], options: JsonOption & { rebalance?: boolean; force?: boolean }) => {
       const uris = members.map(toMemberUri);
       if (options.rebalance) {
-        if (options.force) throw new CliError('--force does not go with --rebalance: add them with --force first, then run spindle rebalance', EXIT_USAGE);
-        await startAction(io, options, name, { kind: 'add', members: uris });
+        await startAction(io, options, name, { kind: 'add', members: uris, ...(options.force ? { force: true } : {}) });
         return;
       }
       const status = await withEngineHost((client) => client.request('pool-add-member', { pool: name, members: uris, ...(options.force ? { force: true } : {}) }));

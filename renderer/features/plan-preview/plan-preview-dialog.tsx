@@ -65,7 +65,8 @@ function PlanPreviewDialog({ request }: { request: PlanRequest }) {
           The engine could not plan this: {loaded.message}
         </p>
       ) : null}
-      {plan ? <PlanDetails plan={plan} /> : null}
+      {plan?.erases && plan.erases.length > 0 ? <ErasesBlock plan={plan} request={request} /> : null}
+      {plan && !(plan.erases?.length && !plan.possible) ? <PlanDetails plan={plan} /> : null}
       {startError ? (
         <p className="error" role="alert">
           {startError}
@@ -80,6 +81,34 @@ function PlanPreviewDialog({ request }: { request: PlanRequest }) {
         </button>
       </div>
     </ModalDialog>
+  );
+}
+
+/**
+ * What confirming would destroy (another pool's labels on a drive, data a
+ * disk helper found). Nothing is erased until the person ticks the box, which
+ * asks the engine for the plan again with `force`, and then confirms it.
+ */
+function ErasesBlock({ plan, request }: { plan: Plan; request: PlanRequest }) {
+  const requestPlan = useAppStore((s) => s.requestPlan);
+  const action = request.action;
+  return (
+    <div className={plan.possible ? 'plan-erases plan-summary' : 'plan-erases plan-impossible'} role={plan.possible ? 'note' : 'alert'}>
+      <p>
+        <strong>{plan.possible ? 'Confirming erases:' : 'This drive holds data that adding it would erase:'}</strong>
+      </p>
+      <ul>
+        {plan.erases!.map((line) => (
+          <li key={line}>{line}</li>
+        ))}
+      </ul>
+      {action.kind === 'add' ? (
+        <label className="checkbox-label">
+          <input type="checkbox" checked={action.force === true} onChange={(e) => requestPlan({ ...request, action: { ...action, force: e.target.checked } })} />
+          Erase it and add it to pool {request.pool}
+        </label>
+      ) : null}
+    </div>
   );
 }
 
