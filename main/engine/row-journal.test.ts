@@ -64,23 +64,34 @@ async function until(condition: () => Promise<boolean>): Promise<void> {
  * with B and the power goes once B is on its disk but before the parity is.
  * Returns what the re-imported volume reads for row 0's first two units.
  */
-async function tornDegradedWrite(metadataBytes: number, layout: 'raid5' | 'raid6' = 'raid5') {
+async function tornDegradedWrite(metadataBytes: number, layout: 'raid5' | 'raid6' = 'raid5', reopenFirst = false) {
   const width = layout === 'raid5' ? 4 : 5;
   const member = metadataBytes + 6 * SLAB + 64 * 1024;
   const disks = Array.from({ length: width }, () => new HeldDisk(member));
-  const pool: Pool = await createPool({ name: 'tank', members: disks.map((d, i) => ({ uri: `mem:${i}`, device: d.device })), slabSize: SLAB, metadataBytes });
-  const volume = await pool.createVolume({ name: 'v', size: 1024 * 1024, layout, width });
+  let pool: Pool = await createPool({ name: 'tank', members: disks.map((d, i) => ({ uri: `mem:${i}`, device: d.device })), slabSize: SLAB, metadataBytes });
+  let volume = pool.volume((await pool.createVolume({ name: 'v', size: 1024 * 1024, layout, width })).name);
   const a = pattern(1, 1024 * 1024);
   await volume.write(0, a);
   await pool.flush();
 
   const chunk = pool.state.chunks.get(pool.state.volumes[0]!.chunks[0]!)!;
   const map = layouts[layout].row(chunk.spec, 0);
-  const memberOf = (column: number) => pool.members.get(chunk.slabs[column]!.member)!;
+  let memberOf = (column: number) => pool.members.get(chunk.slabs[column]!.member)!;
   const diskOf = (column: number) => disks[Number(memberOf(column).label.slice('mem:'.length))]!;
   const written = map.data[0]![0]!;
   const gone = map.data[1]![0]!;
   await pool.failMember(memberOf(gone).uuid);
+  if (reopenFirst) {
+    // An earlier open that wrote the journal headers several times (records, flushes); then a clean stop and an import.
+    for (let i = 0; i < 3; i++) {
+      await volume.write(8 * BLOCK, a.subarray(8 * BLOCK, 9 * BLOCK)); // row 0 again: the same parity member holds its records
+      await pool.flush();
+    }
+    await pool.close();
+    pool = (await importPool(disks.filter((d) => d !== diskOf(gone)).map((d) => ({ uri: `mem:${disks.indexOf(d)}`, device: d.device })))).pool;
+    volume = pool.volume('v');
+    memberOf = (column: number) => pool.members.get(chunk.slabs[column]!.member)!;
+  }
   // The parity members' slabs take nothing more; their reservations (labels, intent log, journal) still do.
   for (const c of [map.p!, ...(map.q !== undefined ? [map.q] : [])]) diskOf(c).holdFrom = memberOf(c).dataOffset;
 
@@ -121,6 +132,13 @@ describe('row journal: the write hole of a degraded parity row', () => {
     expect(r.restIntact).toBe(true);
   });
 
+  it('raid5: the same after an earlier open of the pool wrote the journal headers more often than this one', async () => {
+    const r = await tornDegradedWrite(DEFAULT_METADATA, 'raid5', true);
+    expect(r.firstBlockIsOldOrNew).toBe(true);
+    expect(r.goneUnitIntact).toBe(true);
+    expect(r.restIntact).toBe(true);
+  });
+
   it('raid6: the same, with both parity members holding the journal', async () => {
     const r = await tornDegradedWrite(DEFAULT_METADATA, 'raid6');
     expect(r.firstBlockIsOldOrNew).toBe(true);
@@ -152,4 +170,42 @@ describe('row journal: the write hole of a degraded parity row', () => {
     expect((await again.volume('v').read(0, b.length)).equals(b)).toBe(true);
     await again.close();
   });
+
+  it('records live until a flush retires them, and a member started again (back from a failure) holds none', async () => {
+    const device = new MemoryBlockDevice(4 * 1024 * 1024);
+    const area = { device, offset: 0, bytes: 1024 * 1024 };
+    const pool = '0b6e4a4c-2f61-4c1e-9a53-5d3c8e7f1a20';
+    const failed: string[] = [];
+    const journal = new RowJournal(pool, (uuid) => (uuid === 'm' ? area : undefined), () => Promise.resolve(), (uuid) => {
+      failed.push(uuid);
+      return Promise.resolve();
+    });
+    const data = pattern(5, 2 * BLOCK);
+    const ticket = await journal.write({ chunkId: 3, row: 9, firstBlock: 4, units: [{ unit: 1, data }], targets: ['m'] });
+    const live = await RowJournal.readLive(pool, [['m', area]]);
+    expect(live).toEqual([{ sequence: 1, chunkId: 3, row: 9, firstBlock: 4, blocks: 2, units: new Map([[1, data]]) }]);
+    // A flush that began before the row write finished does not retire it; the next one does.
+    const early = journal.flushStarting();
+    journal.done(ticket);
+    await journal.flushed(early);
+    expect(await RowJournal.readLive(pool, [['m', area]])).toHaveLength(1);
+    await journal.flushed(journal.flushStarting());
+    expect(await RowJournal.readLive(pool, [['m', area]])).toEqual([]);
+    // Another record, never retired; the member fails and comes back: started again, it holds nothing live.
+    await journal.write({ chunkId: 3, row: 10, firstBlock: 0, units: [{ unit: 0, data }], targets: ['m'] });
+    expect(await RowJournal.readLive(pool, [['m', area]])).toHaveLength(1);
+    await journal.start(['m']);
+    expect(await RowJournal.readLive(pool, [['m', area]])).toEqual([]);
+    // Torn: a record whose data does not match its CRC never reached its row.
+    await journal.write({ chunkId: 4, row: 0, firstBlock: 0, units: [{ unit: 2, data }], targets: ['m'] });
+    const slots = journalSlots(area.bytes);
+    for (let slot = 0; slot < slots; slot++) {
+      const at = 2 * BLOCK + slot * (BLOCK + STRIPE_UNIT) + BLOCK;
+      const head = await device.read(at - BLOCK, BLOCK);
+      if (head.readUInt32LE(60) === 4) await device.write(at, Buffer.alloc(BLOCK, 0xee));
+    }
+    expect(await RowJournal.readLive(pool, [['m', area]])).toEqual([]);
+    expect(failed).toEqual([]);
+  });
 });
+

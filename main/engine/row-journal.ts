@@ -354,9 +354,17 @@ export class RowJournal {
     return journal;
   }
 
-  /** This open's header on the member, once. */
+  /**
+   * This open's header on the member, once. Its sequence goes on from the
+   * header already there (the newer of A and B wins), or an older open's
+   * header could outrank it and its records be taken for dead.
+   */
   private prepare(journal: MemberJournal): Promise<void> {
-    journal.ready ??= this.writeHeader(journal).catch((error: unknown) => {
+    journal.ready ??= (async () => {
+      const current = await readHeader(this.poolUuid, journal.area, journal.slots, true);
+      journal.headerSequence = Math.max(journal.headerSequence, current?.sequence ?? 0);
+      await this.writeHeader(journal);
+    })().catch((error: unknown) => {
       journal.ready = undefined;
       throw error;
     });
@@ -434,13 +442,15 @@ function decodeHeader(poolUuid: string, raw: Buffer, slots: number): { sequence:
   return { sequence: Number(raw.readBigUInt64LE(16)), salt: Number(raw.readBigUInt64LE(48)), retired };
 }
 
-async function readHeader(poolUuid: string, area: JournalArea, slots: number): Promise<{ salt: number; retired: number[] } | undefined> {
+/** The newer valid header of A and B; with `strict`, a read error is thrown rather than taken for "no header". */
+async function readHeader(poolUuid: string, area: JournalArea, slots: number, strict = false): Promise<{ sequence: number; salt: number; retired: number[] } | undefined> {
   let best: { sequence: number; salt: number; retired: number[] } | undefined;
   for (let i = 0; i < 2; i++) {
     let raw: Buffer;
     try {
       raw = await area.device.read(area.offset + i * BLOCK, BLOCK);
-    } catch {
+    } catch (error) {
+      if (strict) throw error;
       continue;
     }
     const header = decodeHeader(poolUuid, raw, slots);
