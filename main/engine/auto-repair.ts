@@ -2,9 +2,9 @@
  * Automatic repair (pool policy autoRepair): when a member fails and holds
  * data, a repair job starts by itself — onto a spare first (rebuild), else
  * onto one member with room (relocate), else spread over several (split).
- * A rebalance, migrate or scrub in the way is cancelled first (restoring
- * redundancy comes before everything else; cancel leaves the pool
- * consistent). When nothing fits, the reasons are logged and the member
+ * A rebalance, migrate, evacuate or scrub in the way is cancelled first by
+ * the runner (restoring redundancy comes before everything else; cancel
+ * leaves the pool consistent). When nothing fits, the reasons are logged and the member
  * waits for a person (or for a spare to be added).
  */
 import type { JobRunner } from './job-runner.js';
@@ -32,24 +32,14 @@ export async function autoRepair(runner: JobRunner, host: JobHost, uuid: string)
       reasons.push(`${request.kind}: ${(error as Error).message}`);
       continue;
     }
-    for (let attempt = 0; attempt < 2; attempt++) {
-      try {
-        const status = await runner.start(request);
-        host.log('warn', `member ${member.label} failed: automatic repair started (job ${status.id}: ${status.summary})`);
-        return status;
-      } catch (error) {
-        if (!(error instanceof JobError) || error.code !== 'CONFLICT' || attempt > 0) {
-          reasons.push(`${request.kind}: ${(error as Error).message}`);
-          break;
-        }
-        // Repairs first: cancel whatever else is in the way, then try again.
-        for (const job of runner.list()) {
-          if (!REPAIRS.has(job.kind)) {
-            host.log('warn', `cancelling job ${job.id} (${job.summary}) to repair ${member.label}`);
-            await runner.cancel(job.id).catch(() => {});
-          }
-        }
-      }
+    try {
+      // The runner cancels a rebalance, migrate, evacuate or scrub in the way: repairs come first.
+      const status = await runner.start(request);
+      host.log('warn', `member ${member.label} failed: automatic repair started (job ${status.id}: ${status.summary})`);
+      return status;
+    } catch (error) {
+      if (!(error instanceof JobError)) throw error;
+      reasons.push(`${request.kind}: ${error.message}`);
     }
   }
   host.log('error', `member ${member.label} failed and cannot be repaired automatically: ${reasons.join('; ')}`);

@@ -160,6 +160,30 @@ describe('refusals', () => {
     await pool.close();
   });
 
+  it("a person's rebuild goes first: the job in its way is cancelled (the plan says so); other jobs still wait their turn", async () => {
+    const sources = memorySources(3);
+    const spares = memorySources(1, 12, 'spare');
+    const pool = await newPool(sources, spares);
+    await pool.setPolicy({ autoRepair: false });
+    const volume = await pool.createVolume({ name: 'v', size: 6 * 1024 * 1024, layout: 'raid1' });
+    const model = await fill(volume, 9);
+    await pool.addMember(memorySources(1, 12, 'added')[0]!, { metadataBytes: 1024 * 1024 });
+    pool.jobs.tuning = { ...pool.jobs.tuning, maxRate: 256 * 1024 };
+    const rebalance = await pool.jobs.start({ kind: 'rebalance' });
+    await expect(pool.jobs.start({ kind: 'scrub', volume: 'v' })).rejects.toMatchObject({ code: 'CONFLICT' });
+    const victim = volume.chunks[0]!.columns[0]!.member;
+    await pool.failMember(victim.uuid);
+    const plan = pool.jobs.plan({ kind: 'rebuild', member: victim.uuid });
+    expect(plan.notes).toContainEqual(expect.stringMatching(new RegExp(`^starting it cancels job ${rebalance.id} \\(rebalance`)));
+    pool.jobs.tuning = { ...pool.jobs.tuning, maxRate: undefined };
+    const rebuild = await pool.jobs.start({ kind: 'rebuild', member: victim.uuid });
+    expect((await pool.jobs.wait(rebalance.id)).outcome).toBe('cancelled');
+    expect((await pool.jobs.wait(rebuild.id)).outcome).toBe('done');
+    expect((await volume.read(0, volume.size)).equals(model)).toBe(true);
+    expect(pool.volumeState('v')).toBe('online');
+    await pool.close();
+  });
+
   it('a member already failing is refused as a target', async () => {
     const sources = memorySources(5);
     const pool = await newPool(sources);

@@ -34,7 +34,9 @@
  *   size, batches in flight, an optional fixed rate cap).
  *
  * Lifecycle. start() logs job-start (the request and resolved params) and
- * queues the job. Jobs run one at a time: repairs first (priority), then
+ * queues the job; a job sharing data with an unfinished one is refused
+ * (CONFLICT), except a repair, which cancels the non-repair jobs in its way
+ * first (its plan says which). Jobs run one at a time: repairs first (priority), then
  * oldest first; a running job yields (stops at its next step, stays in the
  * log, queued again) to a queued job of higher priority, or to any queued
  * job while it is paused. A job logs job-update checkpoints as it goes (the
@@ -197,7 +199,11 @@ export class JobRunner extends EventEmitter<JobRunnerEvents> {
   /** What the job would do; throws JobError when it cannot be done. Changes nothing. */
   plan(request: JobRequest): JobPlan {
     const module = moduleFor(request);
-    return this.planWith(module, module.prepare(this.host, request));
+    const params = module.prepare(this.host, request);
+    const plan = this.planWith(module, params);
+    const cancels = this.inTheWay(module, module.claims(this.host, params), false);
+    if (cancels.length === 0) return plan;
+    return { ...plan, notes: [...plan.notes, ...cancels.map((j) => `starting it cancels job ${j.id} (${j.summary}), which works on the same data: restoring redundancy comes first`)] };
   }
 
   /** Plans (refusing what cannot be done), checks for conflicts, logs the job and queues it. */
@@ -311,6 +317,25 @@ export class JobRunner extends EventEmitter<JobRunnerEvents> {
 
   // ---------------------------------------------------------------- planning
 
+  /**
+   * The unfinished jobs a new job shares data with. A repair (priority 0:
+   * rebuild, relocate, split) goes first: the others in its way are
+   * returned, to be cancelled (cancel leaves the pool consistent, and they
+   * can be started again). Anything else in the way is a CONFLICT — thrown
+   * when `strict`, else left for start() to refuse.
+   */
+  private inTheWay(module: JobKindModule, claims: JobClaims, strict: boolean): Job[] {
+    const cancels: Job[] = [];
+    for (const other of this.jobs.values()) {
+      const shared = sharedClaim(claims, other.claims, (uuid) => this.label(uuid));
+      if (!shared) continue;
+      if (module.priority === 0 && other.module.priority > 0) cancels.push(other);
+      else if (strict) throw new JobError('CONFLICT', `job ${other.id} (${other.summary}) already works on ${shared}; wait for it or cancel it first`);
+    }
+    // Nothing is cancelled unless the job can then start.
+    return cancels;
+  }
+
   private planWith(module: JobKindModule, params: Record<string, unknown>): JobPlan {
     const { belowFullRedundancy, ...plan } = module.plan(this.host, params);
     const rate = this.measuredRate ?? DEFAULT_RATE;
@@ -330,9 +355,9 @@ export class JobRunner extends EventEmitter<JobRunnerEvents> {
     const params = module.prepare(this.host, request);
     const plan = this.planWith(module, params);
     const claims = module.claims(this.host, params);
-    for (const other of this.jobs.values()) {
-      const shared = sharedClaim(claims, other.claims, (uuid) => this.label(uuid));
-      if (shared) throw new JobError('CONFLICT', `job ${other.id} (${other.summary}) already works on ${shared}; wait for it or cancel it first`);
+    for (const other of this.inTheWay(module, claims, true)) {
+      this.host.log('warn', `cancelling job ${other.id} (${other.summary}): ${plan.summary} comes first`);
+      await this.cancel(other.id);
     }
     const id = randomUUID().slice(0, 8);
     const info: JobInfo = {
