@@ -64,7 +64,7 @@ async function until(condition: () => Promise<boolean>): Promise<void> {
  * with B and the power goes once B is on its disk but before the parity is.
  * Returns what the re-imported volume reads for row 0's first two units.
  */
-async function tornDegradedWrite(metadataBytes: number, layout: 'raid5' | 'raid6' = 'raid5', reopenFirst = false) {
+async function tornDegradedWrite(metadataBytes: number, layout: 'raid5' | 'raid6' = 'raid5', reopenFirst = false, goneColumns = 1) {
   const width = layout === 'raid5' ? 4 : 5;
   const member = metadataBytes + 6 * SLAB + 64 * 1024;
   const disks = Array.from({ length: width }, () => new HeldDisk(member));
@@ -80,7 +80,9 @@ async function tornDegradedWrite(metadataBytes: number, layout: 'raid5' | 'raid6
   const diskOf = (column: number) => disks[Number(memberOf(column).label.slice('mem:'.length))]!;
   const written = map.data[0]![0]!;
   const gone = map.data[1]![0]!;
+  const alsoGone = goneColumns > 1 ? map.data[2]![0]! : undefined;
   await pool.failMember(memberOf(gone).uuid);
+  if (alsoGone !== undefined) await pool.failMember(memberOf(alsoGone).uuid);
   if (reopenFirst) {
     // An earlier open that wrote the journal headers several times (records, flushes); then a clean stop and an import.
     for (let i = 0; i < 3; i++) {
@@ -101,7 +103,7 @@ async function tornDegradedWrite(metadataBytes: number, layout: 'raid5' | 'raid6
   await until(async () => (await diskOf(written).disk.read(at, BLOCK)).equals(b));
 
   // Power cut: the failed member's disk is not brought back.
-  const survivors = disks.filter((d) => d !== diskOf(gone));
+  const survivors = disks.filter((d) => d !== diskOf(gone) && (alsoGone === undefined || d !== diskOf(alsoGone)));
   const sources = await Promise.all(survivors.map(async (d) => ({ uri: `mem:${disks.indexOf(d)}`, device: await d.snapshot() })));
   const { pool: again } = await importPool(sources);
   const logs: string[] = [];
@@ -110,7 +112,9 @@ async function tornDegradedWrite(metadataBytes: number, layout: 'raid5' | 'raid6
   const firstBlock = read.subarray(0, BLOCK);
   const result = {
     firstBlockIsOldOrNew: firstBlock.equals(a.subarray(0, BLOCK)) || firstBlock.equals(b),
-    goneUnitIntact: read.subarray(STRIPE_UNIT, 2 * STRIPE_UNIT).equals(a.subarray(STRIPE_UNIT, 2 * STRIPE_UNIT)),
+    goneUnitIntact:
+      read.subarray(STRIPE_UNIT, 2 * STRIPE_UNIT).equals(a.subarray(STRIPE_UNIT, 2 * STRIPE_UNIT)) &&
+      (alsoGone === undefined || (await again.volume('v').read(2 * STRIPE_UNIT, STRIPE_UNIT)).equals(a.subarray(2 * STRIPE_UNIT, 3 * STRIPE_UNIT))),
     restIntact: (await again.volume('v').read(2 * STRIPE_UNIT, a.length - 2 * STRIPE_UNIT)).equals(a.subarray(2 * STRIPE_UNIT)),
     logs,
   };
@@ -141,6 +145,13 @@ describe('row journal: the write hole of a degraded parity row', () => {
 
   it('raid6: the same, with both parity members holding the journal', async () => {
     const r = await tornDegradedWrite(DEFAULT_METADATA, 'raid6');
+    expect(r.firstBlockIsOldOrNew).toBe(true);
+    expect(r.goneUnitIntact).toBe(true);
+    expect(r.restIntact).toBe(true);
+  });
+
+  it('raid6 with two data columns gone: both are journalled in one group, and both read exactly as before', async () => {
+    const r = await tornDegradedWrite(DEFAULT_METADATA, 'raid6', false, 2);
     expect(r.firstBlockIsOldOrNew).toBe(true);
     expect(r.goneUnitIntact).toBe(true);
     expect(r.restIntact).toBe(true);
