@@ -10,62 +10,24 @@
  * The engine host runs with SPINDLE_JOB_MAX_RATE so that a job lasts long
  * enough to be watched, paused and cancelled.
  */
-import { spawn, spawnSync } from 'node:child_process';
-import { createRequire } from 'node:module';
-import { mkdtemp, readFile, rm, truncate, writeFile } from 'node:fs/promises';
+import { spawnSync } from 'node:child_process';
+import { mkdtemp, rm, truncate, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { fileURLToPath, pathToFileURL } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { qemuIo } from '../nbd/test-support.js';
+import { cliIn, type Run } from './cli-test-support.js';
 import type { Drive, JobSummary, Plan, PoolStatus, VolumeStatus } from '../../preload/api.js';
 
-const entry = fileURLToPath(new URL('./cli-main.ts', import.meta.url));
-const tsx = pathToFileURL(createRequire(import.meta.url).resolve('tsx')).href;
 const MiB = 1024 * 1024;
 let dir: string;
 let env: NodeJS.ProcessEnv;
+const { spindle, spindleAsync, onTerminal, json, stopHost } = cliIn(() => ({ dir, env }));
 
-interface Run {
-  code: number | null;
-  stdout: string;
-  stderr: string;
-}
 
-function spindle(...args: string[]): Run {
-  const r = spawnSync(process.execPath, ['--import', tsx, entry, ...args], { env, cwd: dir, encoding: 'utf8', timeout: 90_000 });
-  return { code: r.status, stdout: r.stdout, stderr: r.stderr };
-}
 
-function spindleAsync(...args: string[]): Promise<Run> {
-  return new Promise((resolve) => {
-    const child = spawn(process.execPath, ['--import', tsx, entry, ...args], { env, cwd: dir, stdio: ['ignore', 'pipe', 'pipe'] });
-    let stdout = '';
-    let stderr = '';
-    child.stdout.on('data', (chunk: Buffer) => (stdout += chunk));
-    child.stderr.on('data', (chunk: Buffer) => (stderr += chunk));
-    child.on('close', (code) => resolve({ code, stdout, stderr }));
-  });
-}
 
-/** `spindle ARGS` with a terminal for stdout (util-linux script), for the live views. */
-function onTerminal(...args: string[]): Promise<Run> {
-  const command = [process.execPath, '--import', tsx, entry, ...args].map((a) => `'${a.replace(/'/g, `'\\''`)}'`).join(' ');
-  return new Promise((resolve) => {
-    const child = spawn('script', ['-qec', `stty cols 160 2>/dev/null; ${command}`, '/dev/null'], { env, cwd: dir, stdio: ['ignore', 'pipe', 'pipe'] });
-    let stdout = '';
-    let stderr = '';
-    child.stdout.on('data', (chunk: Buffer) => (stdout += chunk));
-    child.stderr.on('data', (chunk: Buffer) => (stderr += chunk));
-    child.on('close', (code) => resolve({ code, stdout, stderr }));
-  });
-}
 
-function json<T = Record<string, unknown>>(...args: string[]): T {
-  const r = spindle(...args, '--json');
-  expect(r.code, `spindle ${args.join(' ')}: ${r.stderr}`).toBe(0);
-  return JSON.parse(r.stdout) as T;
-}
 
 function oneLineFailure(r: Run, code: number, message: RegExp): void {
   expect({ code: r.code, stdout: r.stdout }).toEqual({ code, stdout: '' });
@@ -80,9 +42,6 @@ function jobAfterWatch(pool: string, id: string): JobSummary | undefined {
   return watched ?? json<{ jobs: JobSummary[] }>('jobs', '--pool', pool).jobs.find((j) => j.id === id);
 }
 
-async function hostStopped(): Promise<void> {
-  await expect.poll(async () => (await readFile(join(dir, 'run', 'engine-host.pid')).catch(() => undefined)) === undefined, { timeout: 20_000 }).toBe(true);
-}
 
 const scriptSkip = spawnSync('script', ['--version']).status === 0 ? null : 'needs util-linux script(1) to give the CLI a terminal';
 
@@ -96,8 +55,7 @@ beforeAll(async () => {
 });
 
 afterAll(async () => {
-  spindle('stop');
-  await hostStopped().catch(() => {});
+  await stopHost().catch(() => {});
   await rm(dir, { recursive: true, force: true });
 }, 60_000);
 

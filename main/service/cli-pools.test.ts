@@ -4,58 +4,23 @@
  * every layout, one exported and checked with qemu-io through a member
  * failure, a restore and an engine host restart; then the demo pool.
  */
-import { spawn, spawnSync } from 'node:child_process';
 import { mkdtemp, readFile, rm, truncate, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { createRequire } from 'node:module';
-import { fileURLToPath, pathToFileURL } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { qemuIo } from '../nbd/test-support.js';
+import { cliIn, hostStopped as stopped } from './cli-test-support.js';
 import type { PoolStatus, VolumeStatus } from '../../preload/api.js';
 
-const entry = fileURLToPath(new URL('./cli-main.ts', import.meta.url));
-/** tsx by location: the commands run in the temp folder, where the name would not resolve. */
-const tsx = pathToFileURL(createRequire(import.meta.url).resolve('tsx')).href;
 const MiB = 1024 * 1024;
 let dir: string;
 let env: NodeJS.ProcessEnv;
+const { spindle, spindleAsync, json, stopHost } = cliIn(() => ({ dir, env }), 60_000);
 
-/** Runs `spindle ARGS` in `dir` (so relative image paths work as a user types them). */
-function spindle(...args: string[]) {
-  const r = spawnSync(process.execPath, ['--import', tsx, entry, ...args], { env, cwd: dir, encoding: 'utf8', timeout: 60_000 });
-  return { code: r.status, stdout: r.stdout, stderr: r.stderr };
-}
 
-/** The same, without blocking: for commands that need no engine host, run side by side. */
-function spindleAsync(...args: string[]): Promise<{ code: number | null; stdout: string; stderr: string }> {
-  return new Promise((resolve) => {
-    const child = spawn(process.execPath, ['--import', tsx, entry, ...args], { env, cwd: dir, stdio: ['ignore', 'pipe', 'pipe'] });
-    let stdout = '';
-    let stderr = '';
-    child.stdout.on('data', (chunk: Buffer) => (stdout += chunk));
-    child.stderr.on('data', (chunk: Buffer) => (stderr += chunk));
-    child.on('close', (code) => resolve({ code, stdout, stderr }));
-  });
-}
 
-/** `spindle ARGS --json`, which must succeed with one JSON document on stdout. */
-function json<T = Record<string, unknown>>(...args: string[]): T {
-  const r = spindle(...args, '--json');
-  expect(r.code, `spindle ${args.join(' ')}: ${r.stderr}`).toBe(0);
-  return JSON.parse(r.stdout) as T;
-}
 
-function qemuIo(uri: string, ...commands: string[]): string {
-  const r = spawnSync('qemu-io', ['-f', 'raw', uri, ...commands.flatMap((c) => ['-c', c])], { encoding: 'utf8', timeout: 60_000 });
-  const output = r.stdout + r.stderr;
-  expect(r.status, output).toBe(0);
-  expect(output).not.toMatch(/verification failed|error|failed/i);
-  return output;
-}
 
-async function hostStopped(): Promise<void> {
-  await expect.poll(async () => (await readFile(join(dir, 'run', 'engine-host.pid')).catch(() => undefined)) === undefined, { timeout: 20_000 }).toBe(true);
-}
 
 beforeAll(async () => {
   dir = await mkdtemp(join(tmpdir(), 'spindle-cli-pools-'));
@@ -67,8 +32,7 @@ beforeAll(async () => {
 });
 
 afterAll(async () => {
-  spindle('stop');
-  await hostStopped().catch(() => {});
+  await stopHost().catch(() => {});
   await rm(dir, { recursive: true, force: true });
 }, 60_000);
 
@@ -106,10 +70,10 @@ describe('spindle pool, volume, fail, restore, corrupt, demo', { timeout: 180_00
     expect(map.chunks[0]!.columns.map((c) => c.role).sort()).toEqual(['data', 'data', 'parity-p', 'parity-q']);
   });
 
-  it('exports a volume that qemu-io writes and verifies, through a failure and a restore', () => {
+  it('exports a volume that qemu-io writes and verifies, through a failure and a restore', async () => {
     uri = json<{ export: { uri: string } }>('volume', 'export', 'tank/raid6').export.uri;
     expect(uri).toBe(`nbd+unix:///tank/raid6?socket=${join(dir, 'run', 'nbd.sock')}`);
-    qemuIo(uri, 'write -P 0xab 0 1M', 'read -P 0xab 0 1M');
+    await qemuIo(uri, 'write -P 0xab 0 1M', 'read -P 0xab 0 1M');
 
     const failed = json<{ member: { uuid: string; state: string } }>('fail', 'tank', 'd1.img');
     expect(failed.member.state).toBe('failed');
@@ -118,13 +82,13 @@ describe('spindle pool, volume, fail, restore, corrupt, demo', { timeout: 180_00
     expect(degraded.members[1]).toMatchObject({ state: 'failed', uri: `file:${join(dir, 'd1.img')}` });
     expect(degraded.volumes.find((v) => v.name === 'raid6')!.state).toBe('degraded');
     expect(spindle('pool', 'status', 'tank').stdout).toMatch(/^pool tank: degraded \(member .*d1\.img is failed\)/);
-    qemuIo(uri, 'read -P 0xab 0 1M', 'write -P 0xcd 2M 1M');
+    await qemuIo(uri, 'read -P 0xab 0 1M', 'write -P 0xcd 2M 1M');
 
     const restored = json<{ member: { state: string }; rowsRebuilt: number }>('restore', 'tank', failed.member.uuid.slice(0, 8));
     expect(restored.member.state).toBe('online');
     expect(restored.rowsRebuilt).toBeGreaterThan(0);
     expect(json<PoolStatus>('pool', 'status', 'tank').health).toBe('online');
-    qemuIo(uri, 'read -P 0xab 0 1M', 'read -P 0xcd 2M 1M');
+    await qemuIo(uri, 'read -P 0xab 0 1M', 'read -P 0xcd 2M 1M');
   });
 
   it('grows a volume', () => {
@@ -134,13 +98,13 @@ describe('spindle pool, volume, fail, restore, corrupt, demo', { timeout: 180_00
   it('closes the pool cleanly on SIGTERM; a new engine host re-imports it, exports included, with the data', async () => {
     const pid = Number(await readFile(join(dir, 'run', 'engine-host.pid'), 'utf8'));
     process.kill(pid, 'SIGTERM');
-    await hostStopped();
+    await stopped(dir);
     const log = await readFile(join(dir, 'state', 'engine-host.log'), 'utf8');
     expect(log).toMatch(/received SIGTERM\n[\s\S]*engine host stopped: pools flushed and closed\n/);
     const status = json<PoolStatus>('pool', 'status', 'tank'); // starts a new engine host
     expect(status).toMatchObject({ health: 'online', volumeCount: 5 });
     expect(status.volumes.find((v) => v.name === 'raid6')!.export!.uri).toBe(uri);
-    qemuIo(uri, 'read -P 0xab 0 1M', 'read -P 0xcd 2M 1M');
+    await qemuIo(uri, 'read -P 0xab 0 1M', 'read -P 0xcd 2M 1M');
     // A clean stop leaves nothing in flight for the import to reconcile.
     expect(await readFile(join(dir, 'state', 'engine-host.log'), 'utf8')).not.toMatch(/reconciled/);
   });

@@ -1,19 +1,16 @@
 import { spawn, spawnSync } from 'node:child_process';
-import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { cliIn } from './cli-test-support.js';
 
-// The real `spindle` executable, run from source so the test sees this tree.
+// Long-running commands (nbd serve, daemon) are spawned from the entry directly.
 const entry = fileURLToPath(new URL('./cli-main.ts', import.meta.url));
 let dir: string;
 let env: NodeJS.ProcessEnv;
-
-function spindle(...args: string[]) {
-  const r = spawnSync(process.execPath, ['--import', 'tsx', entry, ...args], { env, encoding: "utf8", timeout: 90_000 });
-  return { code: r.status, stdout: r.stdout, stderr: r.stderr };
-}
+const { spindle, stopHost } = cliIn(() => ({ dir, env }));
 
 beforeAll(async () => {
   dir = await mkdtemp(join(tmpdir(), 'spindle-cli-'));
@@ -21,12 +18,7 @@ beforeAll(async () => {
 });
 
 afterAll(async () => {
-  spindle('stop');
-  // The host removes its pid file as it stops; wait for that before removing the folder.
-  for (let i = 0; i < 100; i++) {
-    if (!(await readFile(join(dir, 'run', 'engine-host.pid')).catch(() => undefined))) break;
-    await new Promise((resolve) => setTimeout(resolve, 50));
-  }
+  await stopHost().catch(() => {});
   await rm(dir, { recursive: true, force: true });
 });
 

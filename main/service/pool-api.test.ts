@@ -4,11 +4,11 @@
  * files, volumes exported over NBD and checked with qemu-io (run
  * asynchronously: the NBD server answering it lives on this event loop).
  */
-import { execFile } from 'node:child_process';
 import { readdir, readFile, rename, rm, truncate, writeFile, mkdtemp } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { qemuIo } from '../nbd/test-support.js';
 import type { EventName, Events, MemberStatus, RequestName } from '../../preload/api.js';
 import { ControlClient } from './control-client.js';
 import { EngineHost } from './engine-host.js';
@@ -58,15 +58,6 @@ function seen<E extends EventName>(event: E, match: (data: Events[E]) => boolean
     .then(() => events.find((e) => e.event === event && match(e.data as Events[E]))!.data as Events[E]);
 }
 
-function qemuIo(uri: string, ...commands: string[]): Promise<string> {
-  return new Promise((resolve, reject) => {
-    execFile('qemu-io', ['-f', 'raw', uri, ...commands.flatMap((c) => ['-c', c])], { timeout: 60_000 }, (error, stdout, stderr) => {
-      const output = stdout + stderr;
-      if (error || /verification failed|error|failed/i.test(output)) reject(new Error(`qemu-io ${commands.join('; ')}: ${output || error?.message}`));
-      else resolve(output);
-    });
-  });
-}
 
 beforeAll(async () => {
   dir = await mkdtemp(join(tmpdir(), 'spindle-pool-api-'));
