@@ -1217,16 +1217,21 @@ export class ChunkIo {
    * its own, and verified. Unwritten blocks are zeroes in `target` and ok.
    * Same reports as readColumn (damaged tables queue their rows' repair,
    * checksum and read errors are counted, a lost member fails); undefined
-   * when the column is unusable.
+   * when the column is unusable. `quiet`: a look before another read of the
+   * same blocks (copyColumnRows) that counts their errors; nothing is
+   * counted here, though a lost member still fails.
    */
-  private async scrubColumn(column: number, firstBlock: number, count: number, target: Buffer): Promise<ColumnRead | undefined> {
+  private async scrubColumn(column: number, firstBlock: number, count: number, target: Buffer, quiet = false): Promise<ColumnRead | undefined> {
     const { member, slab } = this.columns[column]!;
     if (!member.usable) return undefined;
+    // Quiet: a lost member still fails (columnError's other half), an I/O error is not counted.
+    const failed = (error: unknown): Promise<void> =>
+      !quiet ? this.columnError(member, error) : error instanceof BlockDeviceError ? Promise.resolve() : this.ctx.memberFailed(member, error);
     let table: SlabTable;
     try {
       table = await this.ctx.checksums.table(member, slab, this.id);
     } catch (error) {
-      await this.columnError(member, error);
+      await failed(error);
       return undefined;
     }
     if (table.damaged.size > 0 && !table.repairQueued) {
@@ -1258,7 +1263,7 @@ export class ChunkIo {
       else (await device.read(offset, span.length)).copy(span);
       member.bytesRead += span.length;
     } catch (error) {
-      await this.columnError(member, error);
+      await failed(error);
       if (!member.usable) return undefined;
       // The written blocks stay unverified (not ok); unwritten ones are still zeroes.
       target.fill(0);
@@ -1277,9 +1282,61 @@ export class ChunkIo {
       const stored = table.entries[firstBlock + i]!;
       if (stored === UNWRITTEN) continue; // damaged table: read, not verifiable
       if (checksumMatches(stored, crc32c(bytes.subarray(i * CHECKSUM_BLOCK, (i + 1) * CHECKSUM_BLOCK)))) ok[i] = true;
-      else this.ctx.errorCounted(member, 'checksum');
+      else if (!quiet) this.ctx.errorCounted(member, 'checksum');
     }
     return { data: target, ok, table, firstBlock };
+  }
+
+  /**
+   * copyColumnRows for slab moves, with the reads in buffers of the jobs'
+   * pool and only the reads the common cases need: the column's own blocks
+   * when every one verifies, or (a mirror whose column is unusable) one
+   * other copy that verifies throughout. Anything else (bad blocks, parity
+   * rebuilds) is left to copyColumnRows, which reads again. Same result,
+   * same guarantees; the caller holds the rows' locks.
+   */
+  async copyColumnRowsPooled(first: number, count: number, column: number, to: ChunkColumn): Promise<CopyResult> {
+    const firstBlock = first * BLOCKS_PER_UNIT;
+    const blocks = count * BLOCKS_PER_UNIT;
+    const buffer = jobBuffers.take(blocks * CHECKSUM_BLOCK);
+    try {
+      let read = await this.scrubColumn(column, firstBlock, blocks, buffer, true);
+      if (read && read.ok.includes(false)) return await this.copyColumnRows(first, count, column, to);
+      if (!read) {
+        if (this.ctx.layout.row(this.spec, first).p !== undefined) return await this.copyColumnRows(first, count, column, to);
+        // Mirror layouts map every row alike: row 0 says which columns copy this one.
+        const copies = this.ctx.layout.row(this.spec, 0).data.find((c) => c.includes(column))!;
+        for (const c of copies) {
+          if (c === column) continue;
+          read = await this.scrubColumn(c, firstBlock, blocks, buffer, true);
+          if (read && !read.ok.includes(false)) break;
+          read = undefined;
+        }
+        if (!read) return await this.copyColumnRows(first, count, column, to);
+      }
+      const target = await this.ctx.checksums.table(to.member, to.slab, this.id);
+      const entries = new Uint32Array(blocks);
+      let lo = -1;
+      let hi = -1;
+      for (let i = 0; i < blocks; i++) {
+        if (read.table.isUnwritten(firstBlock + i)) continue;
+        entries[i] = read.table.entries[firstBlock + i]!;
+        if (lo < 0) lo = i;
+        hi = i;
+      }
+      let bytesWritten = 0;
+      if (lo >= 0) {
+        // Unwritten blocks inside the span are zeroes in the buffer (scrubColumn), as copyColumnRows writes them.
+        const bytes = buffer.subarray(lo * CHECKSUM_BLOCK, (hi + 1) * CHECKSUM_BLOCK);
+        await to.member.device!.write(to.member.slabOffset(to.slab, (firstBlock + lo) * CHECKSUM_BLOCK), bytes);
+        to.member.bytesWritten += bytes.length;
+        bytesWritten = bytes.length;
+      }
+      for (let i = 0; i < blocks; i++) target.set(firstBlock + i, entries[i]!);
+      return { bytesWritten, bad: [], lost: 0 };
+    } finally {
+      jobBuffers.give(buffer);
+    }
   }
 
   /** scrubRows once every column is read: what is bad, by row, and the repair of those rows. */
