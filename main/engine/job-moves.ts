@@ -152,6 +152,9 @@ export async function runMoves(ctx: JobContext, next: () => MoveChoice | undefin
   }
 }
 
+/** Of tuning.checkpointBytes, while the governor holds the job back. */
+const THROTTLED_CHECKPOINT_SHARE = 1 / 8;
+
 /** Copies every row of the move, a few batches at once, checkpointing on the way. */
 async function copySlab(ctx: JobContext, move: SlabMove): Promise<void> {
   const { host } = ctx;
@@ -185,7 +188,10 @@ async function copySlab(ctx: JobContext, move: SlabMove): Promise<void> {
       );
       inflight.add(p);
       void p.finally(() => inflight.delete(p));
-      if (!checkpointing && (sinceCheckpoint >= ctx.tuning.checkpointBytes || performance.now() - lastCheckpoint >= ctx.tuning.checkpointMs)) {
+      // Held back for foreground I/O, checkpoints come THROTTLED_CHECKPOINT_SHARE as often by bytes: each
+      // flush then writes back a little, instead of a burst of the target's dirty pages that stalls foreground reads.
+      const checkpointBytes = ctx.throttled ? ctx.tuning.checkpointBytes * THROTTLED_CHECKPOINT_SHARE : ctx.tuning.checkpointBytes;
+      if (!checkpointing && (sinceCheckpoint >= checkpointBytes || performance.now() - lastCheckpoint >= ctx.tuning.checkpointMs)) {
         // What is copied now is what the flush makes durable.
         const info = move.info;
         lastCheckpoint = performance.now();
