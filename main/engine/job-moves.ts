@@ -152,6 +152,8 @@ export async function runMoves(ctx: JobContext, next: () => MoveChoice | undefin
   }
 }
 
+/** Batches in flight while the governor holds a job back (fewer if tuning.depth says so). */
+export const THROTTLED_DEPTH = 2;
 /** Of tuning.checkpointBytes, while the governor holds the job back. */
 const THROTTLED_CHECKPOINT_SHARE = 1 / 8;
 
@@ -166,7 +168,8 @@ async function copySlab(ctx: JobContext, move: SlabMove): Promise<void> {
   let checkpointing: Promise<void> | undefined;
   try {
     while (!move.allIssued) {
-      const depth = ctx.throttled ? 1 : ctx.tuning.depth;
+      // Held back, two small batches at most: the governor's rate limit, not one batch at a time, sets the pace.
+      const depth = ctx.throttled ? Math.min(THROTTLED_DEPTH, ctx.tuning.depth) : ctx.tuning.depth;
       while (inflight.size >= depth && failure === undefined) await Promise.race(inflight);
       if (failure !== undefined) break;
       // Held back for foreground I/O: smaller steps, so that no foreground request waits long behind one.
