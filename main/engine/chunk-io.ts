@@ -29,6 +29,7 @@ import type { JournalGroup, JournalWrite } from './row-journal.js';
 import { computeRowParity, rebuildRow } from './row-parity.js';
 import { checksumMatches, encodeChecksum, UNWRITTEN, type ChecksumCache, type SlabTable } from './slab-checksums.js';
 import type { SlabGeometry } from './slab-geometry.js';
+import { jobBuffers } from './job-buffers.js';
 
 const BLOCKS_PER_UNIT = STRIPE_UNIT / CHECKSUM_BLOCK;
 
@@ -1237,20 +1238,182 @@ export class ChunkIo {
    * Reads rows [first, first + count) of every column, verifies every block
    * against its checksum and, on parity layouts, parity against the data;
    * rows with anything wrong are repaired (repairRow). The caller holds the
-   * rows' locks.
+   * rows' locks. Each column is one read into a buffer of the jobs' pool
+   * (scrubColumn), given back at the end.
    */
   async scrubRows(first: number, count: number): Promise<ScrubResult> {
     const firstBlock = first * BLOCKS_PER_UNIT;
     const blocks = count * BLOCKS_PER_UNIT;
-    const reads = new Array<ColumnRead | undefined>(this.columns.length);
-    await Promise.all(
-      this.columns.map(async (_, c) => {
-        reads[c] = await this.readColumn(c, firstBlock, blocks);
-      }),
-    );
+    const buffers = this.columns.map(() => jobBuffers.take(blocks * CHECKSUM_BLOCK));
+    try {
+      // Settled, not all: no buffer goes back to the pool while a read may still fill it.
+      const settled = await Promise.allSettled(this.columns.map((_, c) => this.scrubColumn(c, firstBlock, blocks, buffers[c]!)));
+      const reads = settled.map((s) => {
+        if (s.status === 'rejected') throw s.reason;
+        return s.value;
+      });
+      return await this.scrubVerified(first, count, reads);
+    } finally {
+      for (const b of buffers) jobBuffers.give(b);
+    }
+  }
+
+  // ---------------------------------------------------------------- helpers
+
+  /** Splits a row range into per-unit pieces: unit index, range inside the unit, offset in the caller's buffer. */
+  private unitPieces(start: number, length: number): Array<{ unit: number; from: number; to: number; at: number }> {
+    const pieces = [];
+    let offset = start;
+    const end = start + length;
+    while (offset < end) {
+      const unit = Math.floor(offset / STRIPE_UNIT);
+      const from = offset - unit * STRIPE_UNIT;
+      const to = Math.min(STRIPE_UNIT, end - unit * STRIPE_UNIT);
+      pieces.push({ unit, from, to, at: offset - start });
+      offset = unit * STRIPE_UNIT + to;
+    }
+    return pieces;
+  }
+
+  // ---- jobs
+
+  /**
+   * readColumn for a scrub: blocks [firstBlock, firstBlock + count) of one
+   * column read into `target` (count blocks long) rather than a buffer of
+   * its own, and verified. Unwritten blocks are zeroes in `target` and ok.
+   * Same reports as readColumn (damaged tables queue their rows' repair,
+   * checksum and read errors are counted, a lost member fails); undefined
+   * when the column is unusable. `quiet`: a look before another read of the
+   * same blocks (copyColumnRows) that counts their errors; nothing is
+   * counted here, though a lost member still fails.
+   */
+  private async scrubColumn(column: number, firstBlock: number, count: number, target: Buffer, quiet = false): Promise<ColumnRead | undefined> {
+    const { member, slab } = this.columns[column]!;
+    if (!member.usable) return undefined;
+    // Quiet: a lost member still fails (columnError's other half), an I/O error is not counted.
+    const failed = (error: unknown): Promise<void> =>
+      !quiet ? this.columnError(member, error) : error instanceof BlockDeviceError ? Promise.resolve() : this.ctx.memberFailed(member, error);
+    let table: SlabTable;
+    try {
+      table = await this.ctx.checksums.table(member, slab, this.id);
+    } catch (error) {
+      await failed(error);
+      return undefined;
+    }
+    if (table.damaged.size > 0 && !table.repairQueued) {
+      table.repairQueued = true;
+      for (const [lo, end] of table.damagedRanges()) {
+        for (let row = Math.floor(lo / BLOCKS_PER_UNIT); row < Math.ceil(end / BLOCKS_PER_UNIT); row++) this.ctx.repairNeeded(this.id, row);
+      }
+    }
+    const ok = new Array<boolean>(count).fill(false);
+    let lo = -1;
+    let hi = -1;
+    for (let i = 0; i < count; i++) {
+      if (table.isUnwritten(firstBlock + i)) {
+        ok[i] = true; // reads as zeroes
+        continue;
+      }
+      if (lo === -1) lo = i;
+      hi = i;
+    }
+    if (lo === -1) {
+      target.fill(0);
+      return { data: target, ok, table, firstBlock };
+    }
+    const span = target.subarray(lo * CHECKSUM_BLOCK, (hi + 1) * CHECKSUM_BLOCK);
+    try {
+      const device = member.device!;
+      const offset = member.slabOffset(slab, (firstBlock + lo) * CHECKSUM_BLOCK);
+      if (device.readInto) await device.readInto(offset, span);
+      else (await device.read(offset, span.length)).copy(span);
+      member.bytesRead += span.length;
+    } catch (error) {
+      await failed(error);
+      if (!member.usable) return undefined;
+      // The written blocks stay unverified (not ok); unwritten ones are still zeroes.
+      target.fill(0);
+      return { data: target, ok, table, firstBlock };
+    }
+    if (lo > 0) target.fill(0, 0, lo * CHECKSUM_BLOCK);
+    if (hi < count - 1) target.fill(0, (hi + 1) * CHECKSUM_BLOCK);
+    // Blocks cut from one plain Uint8Array view: cheaper per block than Buffer.subarray.
+    const bytes = new Uint8Array(target.buffer, target.byteOffset, target.length);
+    for (let i = lo; i <= hi; i++) {
+      if (table.isUnwritten(firstBlock + i)) {
+        // Read along with its neighbours, but what a trimmed block holds is not its content.
+        bytes.fill(0, i * CHECKSUM_BLOCK, (i + 1) * CHECKSUM_BLOCK);
+        continue;
+      }
+      const stored = table.entries[firstBlock + i]!;
+      if (stored === UNWRITTEN) continue; // damaged table: read, not verifiable
+      if (checksumMatches(stored, crc32c(bytes.subarray(i * CHECKSUM_BLOCK, (i + 1) * CHECKSUM_BLOCK)))) ok[i] = true;
+      else if (!quiet) this.ctx.errorCounted(member, 'checksum');
+    }
+    return { data: target, ok, table, firstBlock };
+  }
+
+  /**
+   * copyColumnRows for slab moves, with the reads in buffers of the jobs'
+   * pool and only the reads the common cases need: the column's own blocks
+   * when every one verifies, or (a mirror whose column is unusable) one
+   * other copy that verifies throughout. Anything else (bad blocks, parity
+   * rebuilds) is left to copyColumnRows, which reads again. Same result,
+   * same guarantees; the caller holds the rows' locks.
+   */
+  async copyColumnRowsPooled(first: number, count: number, column: number, to: ChunkColumn): Promise<CopyResult> {
+    const firstBlock = first * BLOCKS_PER_UNIT;
+    const blocks = count * BLOCKS_PER_UNIT;
+    const buffer = jobBuffers.take(blocks * CHECKSUM_BLOCK);
+    try {
+      let read = await this.scrubColumn(column, firstBlock, blocks, buffer, true);
+      if (read && read.ok.includes(false)) return await this.copyColumnRows(first, count, column, to);
+      if (!read) {
+        if (this.ctx.layout.row(this.spec, first).p !== undefined) return await this.copyColumnRows(first, count, column, to);
+        // Mirror layouts map every row alike: row 0 says which columns copy this one.
+        const copies = this.ctx.layout.row(this.spec, 0).data.find((c) => c.includes(column))!;
+        for (const c of copies) {
+          if (c === column) continue;
+          read = await this.scrubColumn(c, firstBlock, blocks, buffer, true);
+          if (read && !read.ok.includes(false)) break;
+          read = undefined;
+        }
+        if (!read) return await this.copyColumnRows(first, count, column, to);
+      }
+      const target = await this.ctx.checksums.table(to.member, to.slab, this.id);
+      const entries = new Uint32Array(blocks);
+      let lo = -1;
+      let hi = -1;
+      for (let i = 0; i < blocks; i++) {
+        if (read.table.isUnwritten(firstBlock + i)) continue;
+        entries[i] = read.table.entries[firstBlock + i]!;
+        if (lo < 0) lo = i;
+        hi = i;
+      }
+      let bytesWritten = 0;
+      if (lo >= 0) {
+        // Unwritten blocks inside the span are zeroes in the buffer (scrubColumn), as copyColumnRows writes them.
+        const bytes = buffer.subarray(lo * CHECKSUM_BLOCK, (hi + 1) * CHECKSUM_BLOCK);
+        await to.member.device!.write(to.member.slabOffset(to.slab, (firstBlock + lo) * CHECKSUM_BLOCK), bytes);
+        to.member.bytesWritten += bytes.length;
+        bytesWritten = bytes.length;
+      }
+      for (let i = 0; i < blocks; i++) target.set(firstBlock + i, entries[i]!);
+      return { bytesWritten, bad: [], lost: 0 };
+    } finally {
+      jobBuffers.give(buffer);
+    }
+  }
+
+  /** scrubRows once every column is read: what is bad, by row, and the repair of those rows. */
+  private async scrubVerified(first: number, count: number, reads: ReadonlyArray<ColumnRead | undefined>): Promise<ScrubResult> {
+    const blocks = count * BLOCKS_PER_UNIT;
     const bytesRead = reads.filter((r) => r !== undefined).length * blocks * CHECKSUM_BLOCK;
     const unchecked = reads.filter((r) => r === undefined).length * blocks * CHECKSUM_BLOCK;
     const bad: BadBlock[] = [];
+    // Mirrors with every column read and every block verified: nothing more to check.
+    const mirrored = this.ctx.layout.row(this.spec, first).p === undefined;
+    if (mirrored && reads.every((r) => r !== undefined && !r.ok.includes(false))) return { bytesRead, bad, repaired: 0, unchecked };
     const uuid = (c: number): string => this.columns[c]!.member.uuid;
     let repaired = 0;
     for (let r = 0; r < count; r++) {
@@ -1295,23 +1458,6 @@ export class ChunkIo {
       if (bad.length > found) repaired += await this.repairRow(row);
     }
     return { bytesRead, bad, repaired, unchecked };
-  }
-
-  // ---------------------------------------------------------------- helpers
-
-  /** Splits a row range into per-unit pieces: unit index, range inside the unit, offset in the caller's buffer. */
-  private unitPieces(start: number, length: number): Array<{ unit: number; from: number; to: number; at: number }> {
-    const pieces = [];
-    let offset = start;
-    const end = start + length;
-    while (offset < end) {
-      const unit = Math.floor(offset / STRIPE_UNIT);
-      const from = offset - unit * STRIPE_UNIT;
-      const to = Math.min(STRIPE_UNIT, end - unit * STRIPE_UNIT);
-      pieces.push({ unit, from, to, at: offset - start });
-      offset = unit * STRIPE_UNIT + to;
-    }
-    return pieces;
   }
 }
 

@@ -3,9 +3,12 @@
  * latency. Budget: foreground p99 ≤ budget × the idle p99 (policy
  * latencyBudget, default 2), where idle means "with no job I/O".
  *
- * Measuring. While a job runs, the pool times every foreground row piece
+ * Measuring. While `sampling`, the pool times every foreground row piece
  * (its lock wait and its I/O: what a job slows down) and hands the time to
- * sample(). Every WINDOW_MS the governor looks at the window:
+ * sample(). With no job running, that is the idle baseline itself: the p99
+ * of the last IDLE_KEPT pieces, gathered again every IDLE_REFRESH_MS (and
+ * not sampled in between, to cost the foreground nothing). While a job
+ * runs, every WINDOW_MS the governor looks at the window:
  *
  * - Fewer than MIN_SAMPLES: there is no foreground load to protect; the job
  *   runs unthrottled (the issue: "takes the full bandwidth when there is no
@@ -14,10 +17,27 @@
  *   stops; after PROBE_SETTLE_MS (the batches under way finish) the
  *   foreground p99 of the next PROBE_MS is the idle baseline. A probe costs
  *   the job ~PROBE_SETTLE_MS + PROBE_MS every BASELINE_TTL_MS (~3 %).
- * - Otherwise AIMD on the job's byte rate: above budget, the rate is cut
- *   (×CUT, starting from what the job did in the last window when it
- *   was unthrottled); comfortably below (under RAISE_BELOW of the budget) it
- *   grows ×RAISE, and past twice what the job manages it is lifted.
+ * - Otherwise AIMD on the job's byte rate, "above budget" meaning both the
+ *   window's p99 and that of the last SPAN windows pooled (a few slow
+ *   pieces are not the job's doing; lasting slowness is), "below" both
+ *   under: above budget, the rate is cut
+ *   to what the job did in the window (or its limit, if lower) times
+ *   target/observed, kept between ×MAX_CUT and ×CUT; comfortably below
+ *   (under RAISE_BELOW of the budget) it grows ×RAISE (×FAST_RAISE under
+ *   FAST_RAISE_BELOW), up to CEILING× what the job manages: while there is
+ *   foreground I/O the job stays held, so it never bursts back to full
+ *   speed (and full-size batches) to be cut again.
+ *
+ * A job that begins while foreground I/O goes on (a foreground piece within
+ * FOREGROUND_RECENT_MS) begins held (`throttled`: small batches, one at a
+ * time) at the last limit a window found within the budget, else
+ * HELD_START of the fastest window this kind of job had with no foreground
+ * I/O, else FALLBACK_RATE, rather than at full speed: a burst at the start would cost
+ * the foreground its p99 before the first window ends.
+ *
+ * A job held near the floor (FLOOR_REPROBE × MIN_RATE) whose foreground is
+ * still over budget probes again: the slowness is not the job's, or the
+ * baseline is out of date.
  *
  * Pacing: admit(bytes) waits until the job's bytes fit the rate (a virtual
  * clock: each admission moves "next free" on by bytes / rate), and while a
@@ -25,17 +45,35 @@
  */
 
 const WINDOW_MS = 300;
+/** Windows pooled for the decision (see tick). */
+const SPAN = 3;
 const MIN_SAMPLES = 8;
 const PROBE_MS = 300;
 /** The start of a probe is not idle yet: the job's batches already under way finish first. */
 const PROBE_SETTLE_MS = 100;
 const BASELINE_TTL_MS = 15_000;
+/** Idle pieces the baseline is taken from, and how often they are gathered again while no job runs. */
+const IDLE_KEPT = 1000;
+const IDLE_MIN = 100;
+const IDLE_REFRESH_MS = 5_000;
 const CUT = 0.7;
+const MAX_CUT = 0.3;
 const RAISE = 1.2;
 const RAISE_BELOW = 0.8;
+const FAST_RAISE = 1.5;
+const FAST_RAISE_BELOW = 0.5;
+/** While held, the limit grows to at most this many times what the job manages. */
+const CEILING = 2;
+/** A held start with no limit known to keep the budget: this share of the kind's rate with no foreground I/O. */
+const HELD_START = 0.5;
+/** Foreground pieces this recent when a job begins: it begins held. */
+const FOREGROUND_RECENT_MS = 1_000;
 /** Never slower than this: a job must finish eventually even under constant load. */
 const MIN_RATE = 2 * 1024 * 1024;
-/** Used when nothing better is known for a first cut. */
+/** A job held to at most this many times MIN_RATE and still over budget probes again (a baseline at least MIN_BASELINE_AGE_MS old). */
+const FLOOR_REPROBE = 4;
+const MIN_BASELINE_AGE_MS = 2_000;
+/** Used when nothing better is known for a first cut, and for a held start. */
 const FALLBACK_RATE = 64 * 1024 * 1024;
 
 export class Governor {
@@ -43,6 +81,8 @@ export class Governor {
   private limit = Infinity;
   private nextFree = 0;
   private window: number[] = [];
+  /** The last SPAN windows' samples (the newest last). */
+  private recent: number[][] = [];
   private probeSamples: number[] | undefined;
   private probeFrom = 0;
   private probeUntil = 0;
@@ -53,6 +93,19 @@ export class Governor {
   private admitted = 0;
   private timer: NodeJS.Timeout | undefined;
   private active = 0;
+  /** Foreground pieces timed with no job running (a ring of IDLE_KEPT), and when the last round of them began. */
+  private idle: number[] = [];
+  private idleNext = 0;
+  private idleRound: { from: number; count: number } | undefined;
+  /** When the last idle piece was timed. */
+  private idleLast = -Infinity;
+  /** The last limit a window kept within the budget (a held start begins there). */
+  private good: number | undefined;
+  /** By kind of job: the rate its windows with no foreground I/O reached (the fastest). */
+  private readonly freeRates = new Map<string, number>();
+  private kind = '';
+  /** Told of every decision (benchmarks print it). */
+  trace: ((tick: GovernorTick) => void) | undefined;
 
   constructor(
     /** The budget factor, asked each time (the pool's policy may change). */
@@ -60,9 +113,18 @@ export class Governor {
     private readonly now: () => number = () => performance.now(),
   ) {}
 
-  /** Whether foreground latency should be sampled now (a job is running). */
+  /**
+   * Whether the foreground piece about to run should be timed (pool.ts asks
+   * once per piece): a job is running, or the idle baseline is due to be
+   * gathered again.
+   */
   get sampling(): boolean {
-    return this.active > 0;
+    if (this.active > 0) return true;
+    // Asked once per foreground piece: with no job running, that piece is the foreground's sign of life.
+    const t = this.now();
+    this.idleLast = t;
+    const round = this.idleRound;
+    return round === undefined || round.count < IDLE_KEPT || t - round.from >= IDLE_REFRESH_MS;
   }
 
   /** Whether job I/O is held back now. */
@@ -81,8 +143,17 @@ export class Governor {
   }
 
   /** A job starts running; returns what to call when it stops. */
-  begin(): () => void {
+  begin(kind = ''): () => void {
     this.active++;
+    if (this.active === 1) {
+      this.kind = kind;
+      this.admitted = 0;
+      this.window = [];
+      if (this.now() - this.idleLast < FOREGROUND_RECENT_MS) {
+        const free = this.freeRates.get(kind);
+        this.limit = this.good ?? (free !== undefined ? Math.max(FALLBACK_RATE, free * HELD_START) : FALLBACK_RATE);
+      }
+    }
     if (!this.timer) {
       this.timer = setInterval(() => this.tick(), WINDOW_MS);
       this.timer.unref();
@@ -104,6 +175,10 @@ export class Governor {
 
   /** One foreground row piece took `ms`. */
   sample(ms: number): void {
+    if (this.active === 0) {
+      this.sampleIdle(ms);
+      return;
+    }
     if (!this.probeSamples) this.window.push(ms);
     else if (this.now() >= this.probeFrom) this.probeSamples.push(ms);
   }
@@ -138,25 +213,59 @@ export class Governor {
     this.window = [];
     this.admitted = 0;
     if (samples.length < MIN_SAMPLES) {
+      if (this.limit === Infinity && jobRate > (this.freeRates.get(this.kind) ?? 0)) this.freeRates.set(this.kind, jobRate);
       this.limit = Infinity;
       return;
     }
     if (this.baseline === undefined || t - this.baselineAt > BASELINE_TTL_MS) {
       this.startProbe(t);
+      this.trace?.({ at: t, samples: samples.length, p99: p99(samples), target: NaN, limit: this.limit, jobRate, probe: true });
       return;
     }
     const target = this.budget() * this.baseline;
-    const observed = p99(samples);
+    // The window, and the last SPAN windows pooled: a few slow pieces in one window (this machine's
+    // own hiccups) are its p99 but not the pooled one, so they do not cut the job; lasting slowness is both.
+    this.recent.push(samples);
+    if (this.recent.length > SPAN) this.recent.shift();
+    const observed = Math.min(p99(samples), p99(this.recent.flat()));
+    if (observed > target && this.limit <= FLOOR_REPROBE * MIN_RATE && t - this.baselineAt > MIN_BASELINE_AGE_MS) {
+      // Held near the floor and still over: the job is not what slows the foreground, or the
+      // baseline is out of date (other load came). Measure the idle latency again.
+      this.startProbe(t);
+      this.trace?.({ at: t, samples: samples.length, p99: observed, target, limit: this.limit, jobRate, probe: true });
+      return;
+    }
+    const slowest = Math.max(p99(samples), p99(this.recent.flat()));
     if (observed > target) {
-      const from = (this.limit === Infinity ? (jobRate > 0 ? jobRate : FALLBACK_RATE) : this.limit) * CUT;
-      this.limit = Math.max(MIN_RATE, from);
-    } else if (observed < RAISE_BELOW * target && this.limit !== Infinity) {
-      this.limit *= RAISE;
-      if (jobRate > 0 && this.limit > 2 * jobRate) this.limit = Infinity;
+      // From what the job really did: a limit it does not reach holds nothing back.
+      const did = jobRate > 0 ? jobRate : FALLBACK_RATE;
+      const from = this.limit === Infinity ? did : Math.min(this.limit, did);
+      this.limit = Math.max(MIN_RATE, from * Math.min(CUT, Math.max(MAX_CUT, target / observed)));
+      // What follows is measured at the new rate.
+      this.recent = [];
+    } else if (slowest < RAISE_BELOW * target && this.limit !== Infinity) {
+      this.good = this.limit;
+      this.limit *= slowest < FAST_RAISE_BELOW * target ? FAST_RAISE : RAISE;
+      if (jobRate > 0) this.limit = Math.min(this.limit, CEILING * jobRate);
+    }
+    this.trace?.({ at: t, samples: samples.length, p99: observed, target, limit: this.limit, jobRate, probe: false });
+  }
+
+  private sampleIdle(ms: number): void {
+    const t = this.now();
+    if (this.idleRound === undefined || (this.idleRound.count >= IDLE_KEPT && t - this.idleRound.from >= IDLE_REFRESH_MS)) this.idleRound = { from: t, count: 0 };
+    this.idleRound.count++;
+    if (this.idle.length < IDLE_KEPT) this.idle.push(ms);
+    else this.idle[this.idleNext] = ms;
+    this.idleNext = (this.idleNext + 1) % IDLE_KEPT;
+    if (this.idle.length >= IDLE_MIN && this.idleRound.count % IDLE_MIN === 0) {
+      this.baseline = p99(this.idle);
+      this.baselineAt = t;
     }
   }
 
   private startProbe(t: number): void {
+    this.recent = [];
     this.probeSamples = [];
     this.probeFrom = t + PROBE_SETTLE_MS;
     this.probeUntil = t + PROBE_SETTLE_MS + PROBE_MS;
@@ -169,6 +278,20 @@ export class Governor {
     this.probeRelease = undefined;
     this.probeDone = undefined;
   }
+}
+
+/** One look at a window (Governor.trace). */
+export interface GovernorTick {
+  readonly at: number;
+  readonly samples: number;
+  /** The window's foreground p99 and what it is held to (ms). */
+  readonly p99: number;
+  readonly target: number;
+  /** The job's limit after this tick, and what it did in the window (bytes per second). */
+  readonly limit: number;
+  readonly jobRate: number;
+  /** This tick began a probe of the idle latency. */
+  readonly probe: boolean;
 }
 
 /** The 99th percentile of `values` (nearest rank). */

@@ -152,6 +152,11 @@ export async function runMoves(ctx: JobContext, next: () => MoveChoice | undefin
   }
 }
 
+/** Batches in flight while the governor holds a job back (fewer if tuning.depth says so). */
+export const THROTTLED_DEPTH = 2;
+/** Of tuning.checkpointBytes, while the governor holds the job back. */
+const THROTTLED_CHECKPOINT_SHARE = 1 / 8;
+
 /** Copies every row of the move, a few batches at once, checkpointing on the way. */
 async function copySlab(ctx: JobContext, move: SlabMove): Promise<void> {
   const { host } = ctx;
@@ -163,7 +168,8 @@ async function copySlab(ctx: JobContext, move: SlabMove): Promise<void> {
   let checkpointing: Promise<void> | undefined;
   try {
     while (!move.allIssued) {
-      const depth = ctx.throttled ? 1 : ctx.tuning.depth;
+      // Held back, two small batches at most: the governor's rate limit, not one batch at a time, sets the pace.
+      const depth = ctx.throttled ? Math.min(THROTTLED_DEPTH, ctx.tuning.depth) : ctx.tuning.depth;
       while (inflight.size >= depth && failure === undefined) await Promise.race(inflight);
       if (failure !== undefined) break;
       // Held back for foreground I/O: smaller steps, so that no foreground request waits long behind one.
@@ -185,7 +191,10 @@ async function copySlab(ctx: JobContext, move: SlabMove): Promise<void> {
       );
       inflight.add(p);
       void p.finally(() => inflight.delete(p));
-      if (!checkpointing && (sinceCheckpoint >= ctx.tuning.checkpointBytes || performance.now() - lastCheckpoint >= ctx.tuning.checkpointMs)) {
+      // Held back for foreground I/O, checkpoints come THROTTLED_CHECKPOINT_SHARE as often by bytes: each
+      // flush then writes back a little, instead of a burst of the target's dirty pages that stalls foreground reads.
+      const checkpointBytes = ctx.throttled ? ctx.tuning.checkpointBytes * THROTTLED_CHECKPOINT_SHARE : ctx.tuning.checkpointBytes;
+      if (!checkpointing && (sinceCheckpoint >= checkpointBytes || performance.now() - lastCheckpoint >= ctx.tuning.checkpointMs)) {
         // What is copied now is what the flush makes durable.
         const info = move.info;
         lastCheckpoint = performance.now();

@@ -54,6 +54,41 @@ describe('rebuild onto a spare', () => {
     });
   }
 
+  it('raid1, partly written: the spare gets the same bytes and the same unwritten blocks as the surviving copy', async () => {
+    const sources = memorySources(2);
+    const spares = memorySources(1, 12, 'spare');
+    const pool = await newPool(sources, spares);
+    // The full volume's slabs move first: the sparse one's batches then reuse buffers that held its bytes.
+    const full = await pool.createVolume({ name: 'full', size: 1024 * 1024, layout: 'raid1' });
+    const sparse = await pool.createVolume({ name: 'sparse', size: 2 * 1024 * 1024, layout: 'raid1' });
+    const fullModel = await fill(full, 31);
+    const sparseModel = Buffer.alloc(sparse.size);
+    for (let at = 4096; at < sparse.size; at += 7 * 4096) {
+      const block = Buffer.alloc(4096, (at / 4096) & 0xff);
+      await sparse.write(at, block);
+      block.copy(sparseModel, at);
+    }
+    await pool.flush();
+    const victim = sources[0]!.uri;
+    const victimUuid = [...pool.members.values()].find((m) => m.label === victim)!.uuid;
+    await pool.failMember(victimUuid);
+    const { id } = await pool.jobs.start({ kind: 'rebuild', member: victimUuid });
+    const report = await pool.jobs.wait(id);
+    expect(report.outcome, report.reason).toBe('done');
+    expect(report.badBlocks).toEqual([]);
+    for (const chunk of [...full.chunks, ...sparse.chunks]) {
+      const [a, b] = chunk.columns;
+      const ta = await pool.checksums.table(a!.member, a!.slab, chunk.id);
+      const tb = await pool.checksums.table(b!.member, b!.slab, chunk.id);
+      expect(Buffer.from(ta.entries.buffer).equals(Buffer.from(tb.entries.buffer)), `chunk ${chunk.id} tables`).toBe(true);
+    }
+    await expectFullRedundancy(pool, deviceMap(sources, spares), [
+      [full, fullModel],
+      [sparse, sparseModel],
+    ]);
+    await pool.close();
+  });
+
   it('refuses a spare too small for the data, a member that is not a spare, and a pool without one', async () => {
     const sources = memorySources(3);
     const small = memorySources(1, 1, 'small');

@@ -222,7 +222,74 @@ describe('Governor', () => {
       await vi.advanceTimersByTimeAsync(60_000);
       await job;
       end();
+      // No job: the foreground is still timed until an idle round is gathered, then it is not.
+      expect(governor.sampling).toBe(true);
+      for (let i = 0; i < 1000; i++) governor.sample(0.5);
       expect(governor.sampling).toBe(false);
+      expect(governor.idleP99).toBe(0.5);
+    } finally {
+      vi.useRealTimers();
+    }
+  });
+
+  it('takes the idle baseline from foreground I/O with no job, and a job begun under foreground I/O begins held', async () => {
+    vi.useFakeTimers({ toFake: ['setTimeout', 'clearTimeout', 'setInterval', 'clearInterval', 'performance'] });
+    try {
+      const governor = new Governor(() => 2);
+      // A first job with no foreground: its free rate is remembered.
+      let end = governor.begin('rebuild');
+      const free = (async () => {
+        for (let i = 0; i < 100; i++) await governor.admit(1024 * 1024);
+      })();
+      await free;
+      await vi.advanceTimersByTimeAsync(310);
+      end();
+      expect(governor.throttled).toBe(false);
+      for (let i = 0; i < 200; i++) {
+        expect(governor.sampling).toBe(true);
+        governor.sample(i % 50 === 0 ? 2 : 1);
+      }
+      expect(governor.idleP99).toBe(2);
+      // Foreground goes on: the next job begins held, at half the free rate, with no probe.
+      end = governor.begin('rebuild');
+      expect(governor.throttled).toBe(true);
+      expect(governor.rateLimit).toBeCloseTo((100 * 1024 * 1024 * 1000) / 300 / 2, -3);
+      end();
+      await vi.advanceTimersByTimeAsync(2000);
+      // Long after the foreground stopped, a job begins at full speed.
+      end = governor.begin('rebuild');
+      expect(governor.throttled).toBe(false);
+      end();
+    } finally {
+      vi.useRealTimers();
+    }
+  });
+
+  it('held at the floor and still over budget, probes the idle latency again', async () => {
+    vi.useFakeTimers({ toFake: ['setTimeout', 'clearTimeout', 'setInterval', 'clearInterval', 'performance'] });
+    try {
+      const governor = new Governor(() => 2);
+      for (let i = 0; i < 200; i++) {
+        void governor.sampling;
+        governor.sample(1);
+      }
+      const end = governor.begin();
+      // Other load came: the foreground is 5× the old baseline whatever the job does.
+      const feed = setInterval(() => {
+        for (let i = 0; i < 20; i++) governor.sample(5);
+      }, 20);
+      const job = (async () => {
+        for (let i = 0; i < 30; i++) await governor.admit(64 * 1024);
+      })();
+      await vi.advanceTimersByTimeAsync(6000);
+      // The probe found the new idle latency: the budget is measured against it now.
+      expect(governor.idleP99).toBe(5);
+      await vi.advanceTimersByTimeAsync(2000);
+      expect(governor.rateLimit).toBeGreaterThan(2 * 1024 * 1024);
+      clearInterval(feed);
+      await vi.advanceTimersByTimeAsync(60_000);
+      await job;
+      end();
     } finally {
       vi.useRealTimers();
     }

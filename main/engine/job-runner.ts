@@ -405,7 +405,7 @@ export class JobRunner extends EventEmitter<JobRunnerEvents> {
     job.stop = undefined;
     job.meter.restart();
     this.emitState(job);
-    const endGovernor = this.governor.begin();
+    const endGovernor = this.governor.begin(job.module.kind);
     let outcome: 'done' | 'failed' | 'cancelled' | 'stopped';
     try {
       await job.module.run(this.context(job), job.params);

@@ -12,8 +12,9 @@
  *      now on, every change to a row marked copied (writes, trims, repairs)
  *      is made on the target as well, with its checksums.
  *   3. copy: rows are copied in batches (a few at once), each under its
- *      rows' locks (ChunkIo.copyColumnRows: the column's own blocks where
- *      they verify, else rebuilt from copies or parity and checked against
+ *      rows' locks (ChunkIo.copyColumnRowsPooled, which leaves all but the
+ *      plain cases to copyColumnRows: the column's own blocks where they
+ *      verify, else rebuilt from copies or parity and checked against
  *      the column's checksum), and the batch marks its rows copied before
  *      the locks are released. So, at every instant, rows marked copied are
  *      equal on the column and on the target, and the others are the
@@ -205,7 +206,7 @@ export class SlabMove implements ColumnShadow {
     return withLocks(this.host, keys, async () => {
       let result: CopyResult;
       try {
-        result = await this.chunk.copyColumnRows(first, count, this.column, this.to);
+        result = await this.chunk.copyColumnRowsPooled(first, count, this.column, this.to);
       } catch (error) {
         // The target failed (the column's own failures are served around, not thrown).
         this.breakWith(error);
