@@ -4,8 +4,14 @@
  *   npm run bench -- engine [--only import|throughput] [--runtime S] [--rounds N] [--image-mib N]
  *       [--layouts passthrough,raid1,raid10,raid5,raid6] [--patterns read,write,randread,randwrite]
  *       [--profile LAYOUT:PATTERN[,...]] [--profile-dir DIR]
+ *   npm run bench -- engine --only compare --against REV [--layouts ...] [--rounds N] [--runtime S]
  *
- * Both sections run by default (~5-6 minutes on 2 cores).
+ * Both sections (import, throughput) run by default (~5-6 minutes on 2 cores).
+ *
+ * compare (only when asked): the working tree's engine against git revision
+ * REV's, both up at once and their read runs alternating, so a busy shared
+ * machine weighs on both alike; medians of rate, engine CPU and context
+ * switches per MiB / per I/O (see _engine-compare.ts).
  *
  * import: a simulated pool of 24 members of ~16 TiB each (sparse image files;
  * ext4 caps a file just under 16 TiB), 256 MiB slabs, 90 % of it in one raid6
@@ -26,6 +32,7 @@ import { mkdtemp, open, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { compareBench } from './_engine-compare.js';
 import { throughputBench } from './_engine-throughput.js';
 
 const MEMBERS = 24;
@@ -65,9 +72,23 @@ async function importBench(): Promise<void> {
 const arg = (name: string): string | undefined => (process.argv.includes(`--${name}`) ? process.argv[process.argv.indexOf(`--${name}`) + 1] : undefined);
 const list = (name: string): string[] | undefined => arg(name)?.split(',').filter(Boolean);
 const only = arg('only');
-if (only && only !== 'import' && only !== 'throughput') {
-  console.error(`unknown section "${only}": use --only import or --only throughput`);
+if (only && only !== 'import' && only !== 'throughput' && only !== 'compare') {
+  console.error(`unknown section "${only}": use --only import, --only throughput or --only compare --against REV`);
   process.exit(2);
+}
+if (only === 'compare') {
+  const against = arg('against');
+  if (!against) {
+    console.error('--only compare needs --against REV (a git revision whose engine to compare with the working tree)');
+    process.exit(2);
+  }
+  await compareBench({
+    against,
+    layouts: list('layouts'),
+    rounds: Number(arg('rounds') ?? '5'),
+    runtime: Number(arg('runtime') ?? '3'),
+    imageBytes: Number(arg('image-mib') ?? '512') * 1024 * 1024,
+  });
 }
 if (!only || only === 'import') await importBench();
 if (!only || only === 'throughput') {

@@ -168,17 +168,62 @@ export class ChunkIo {
   }
 
   /** Reads target.length bytes at `start` of row `row` (both 4 KiB aligned) into `target`. */
-  async readRowInto(row: number, start: number, target: Buffer): Promise<void> {
+  readRowInto(row: number, start: number, target: Buffer): Promise<void> {
     const map = this.ctx.layout.row(this.spec, row);
     const end = start + target.length;
     const unitOf = Math.floor(start / STRIPE_UNIT);
     if (end <= (unitOf + 1) * STRIPE_UNIT) {
-      // One unit: no piece list, no Promise.all (the common case for small requests).
-      await this.readUnitInto(map, row, unitOf, start - unitOf * STRIPE_UNIT, end - unitOf * STRIPE_UNIT, target);
-      return;
+      // One unit (the common case for small requests): no piece list, no Promise.all.
+      return this.readInUnit(map, row, unitOf, start - unitOf * STRIPE_UNIT, end - unitOf * STRIPE_UNIT, target);
     }
-    await Promise.all(
+    return Promise.all(
       this.unitPieces(start, target.length).map(({ unit, from, to, at }) => this.readUnitInto(map, row, unit, from, to, target.subarray(at, at + (to - from)))),
+    ).then(() => undefined);
+  }
+
+  /**
+   * readUnitInto with as few promises as it takes: when the table is loaded
+   * and the member reads into a buffer, one member request straight into
+   * `target`, checked in place when it lands; anything unusual (no usable
+   * copy, table not loaded or damaged, a read error, a checksum mismatch)
+   * goes to readUnitInto / readUnit exactly as before.
+   */
+  private readInUnit(map: RowMap, row: number, unit: number, from: number, to: number, target: Buffer): Promise<void> {
+    const column = this.firstUsableCopy(map.data[unit]!, row);
+    if (column < 0) return this.readUnitInto(map, row, unit, from, to, target);
+    const { member, slab } = this.columns[column]!;
+    const device = member.device;
+    const table = this.ctx.checksums.cached(member, slab);
+    if (!table || table.damaged.size > 0 || !device?.readInto) return this.readUnitInto(map, row, unit, from, to, target);
+    const firstBlock = row * BLOCKS_PER_UNIT + from / CHECKSUM_BLOCK;
+    const count = (to - from) / CHECKSUM_BLOCK;
+    const entries = table.entries;
+    // Only the span from the first to the last written block is read; the rest reads as zeroes.
+    let lo = -1;
+    let hi = -1;
+    for (let i = 0; i < count; i++) {
+      if (entries[firstBlock + i] === UNWRITTEN) continue;
+      if (lo === -1) lo = i;
+      hi = i;
+    }
+    const careful = (): Promise<void> => this.readUnit(map, row, unit, from, to).then((data) => void data.copy(target));
+    if (lo === -1) {
+      verifyInPlace(entries, firstBlock, target, 0, count); // zeroes them all
+      return Promise.resolve();
+    }
+    const span = lo === 0 && hi === count - 1 ? target : target.subarray(lo * CHECKSUM_BLOCK, (hi + 1) * CHECKSUM_BLOCK);
+    let read: Promise<void>;
+    try {
+      read = device.readInto(member.slabOffset(slab, (firstBlock + lo) * CHECKSUM_BLOCK), span);
+    } catch {
+      return careful(); // readUnit reads again and deals with the error
+    }
+    return read.then(
+      () => {
+        member.bytesRead += span.length;
+        return verifyInPlace(entries, firstBlock, target, 0, count) ? undefined : careful();
+      },
+      careful,
     );
   }
 

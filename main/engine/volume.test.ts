@@ -274,6 +274,42 @@ describe('Volume against a reference model', () => {
     expect((await r.volume.read(98, 9)).toString('latin1')).toBe('\0\0hello\0\0');
   });
 
+  it('a short read through a member that reads into place never returns a block that fails its checksum', async () => {
+    // raid0: nothing else to serve, so EIO; raid1: the other copy. Chunks
+    // land on both members; only odd ones read into place (the fast path).
+    for (const spec of [
+      { name: 'raid0', width: 1, copies: 1 },
+      { name: 'raid1', width: 2, copies: 2 },
+    ] satisfies LayoutSpec[]) {
+      const r = rig(spec, 3, 6 * 4 * STRIPE_UNIT);
+      const data = pattern(11, r.volume.size);
+      await r.volume.write(0, data);
+      await r.volume.flush();
+      let start = 0;
+      let intoPlace = 0;
+      for (const chunk of r.chunks) {
+        const column = chunk.columns.find((c) => c.member.device!.readInto !== undefined);
+        if (column) {
+          const device = r.devices[r.members.indexOf(column.member)]!.inner;
+          const at = column.member.slabOffset(column.slab, 100);
+          const byte = await device.read(at, 1);
+          await device.write(at, Buffer.from([byte[0]! ^ 0x10]));
+          const before = column.member.errors.checksum;
+          const got = await r.volume.read(start, 4096).then((b) => b, (e: unknown) => e);
+          if (spec.name === 'raid0') {
+            expect(got).toBeInstanceOf(BlockDeviceError);
+            expect((got as BlockDeviceError).errno).toBe('EIO');
+          } else {
+            expect((got as Buffer).equals(data.subarray(start, start + 4096))).toBe(true);
+          }
+          intoPlace += column.member.errors.checksum - before;
+        }
+        start += chunk.capacity;
+      }
+      expect(intoPlace, `${spec.name}: reads that met the bad block through readInto`).toBeGreaterThan(0);
+    }
+  });
+
   it('rewrites a corrupted copy after serving the good one', async () => {
     const r = rig({ name: 'raid1', width: 2, copies: 2 }, 2, 1 << 18);
     const data = pattern(7, 8192);

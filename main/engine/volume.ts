@@ -77,13 +77,27 @@ export class Volume implements BlockDevice {
   }
 
   /** Reads target.length bytes at `offset` into `target` (the NBD server's pooled buffers). */
-  async readInto(offset: number, target: Buffer): Promise<void> {
-    this.check(offset, target.length);
+  readInto(offset: number, target: Buffer): Promise<void> {
+    try {
+      this.check(offset, target.length);
+    } catch (error) {
+      return Promise.reject(error);
+    }
     const pieces = this.pieces(offset, target.length);
     if (pieces.length === 1) {
-      await this.readPiece(pieces[0]!, target);
-      return;
+      const piece = pieces[0]!;
+      if (!blockAligned(piece)) return this.readPiece(piece, target);
+      // Whole blocks of one row (every short aligned read): straight to the
+      // chunk under the row lock, without readPiece's closures.
+      return this.ctx.rowLock.with(`${piece.chunk.id}:${piece.row}`, () => {
+        this.checkState();
+        return piece.chunk.readRowInto(piece.row, piece.start, target);
+      });
     }
+    return this.readPieces(pieces, target);
+  }
+
+  private async readPieces(pieces: readonly RowPiece[], target: Buffer): Promise<void> {
     // Whole-block pieces of one chunk (consecutive rows) are read as one
     // range: a request per member rather than one per stripe unit.
     const work: Array<Promise<void>> = [];

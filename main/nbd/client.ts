@@ -288,6 +288,8 @@ const MAX_EFFECT_LENGTH = 1 << 30;
 /** Largest structured chunk payload we will buffer: a full read plus its error/offset overhead. */
 const MAX_CHUNK_PAYLOAD = NBD_MAX_PAYLOAD + 64 * 1024;
 const ZERO_FILL = Buffer.alloc(1024 * 1024);
+/** Request headers per shared header buffer (a batch needing more takes another): 64 × 28 bytes, small enough for Node's shared allocation pool. */
+const HEADER_BATCH = 64 * REQUEST_SIZE;
 
 /** Thrown inside the handshake when the server answers with something we cannot accept. */
 class HandshakeError extends Error {}
@@ -313,9 +315,20 @@ export class NbdClient implements BlockDevice {
   private bigReads = 0;
   private readonly headerBuf = Buffer.allocUnsafe(STRUCTURED_HEADER_PEEK);
 
+  /** This batch's request headers, back to back: [headersFrom, headersAt) not yet handed to the socket. */
+  private headers: Buffer | undefined;
+  private headersFrom = 0;
+  private headersAt = 0;
+
   private readonly uncork = (): void => {
     this.corked = false;
-    if (!this.socket.destroyed) this.socket.uncork();
+    if (this.socket.destroyed) {
+      this.headers = undefined;
+      return;
+    }
+    this.flushHeaders();
+    this.headers = undefined;
+    this.socket.uncork();
   };
 
   private constructor(socket: net.Socket, q: ByteQueue, info: NbdExportInfo, contextId: number, opts: NbdClientOptions, recvBuf: Buffer) {
@@ -445,14 +458,21 @@ export class NbdClient implements BlockDevice {
   }
 
   /** Reads target.length bytes at offset straight from the socket into target. */
-  async readInto(offset: number, target: Buffer): Promise<void> {
+  readInto(offset: number, target: Buffer): Promise<void> {
     const length = target.length;
-    this.check(offset, length, false);
-    if (length === 0) return;
-    if (length <= this.maxPayload) {
-      await this.submit(NBD_CMD_READ, 0, offset, length, undefined, target);
-      return;
+    try {
+      this.check(offset, length, false);
+    } catch (error) {
+      return Promise.reject(error);
     }
+    if (length === 0) return Promise.resolve();
+    // One request: its promise as it is (it resolves with `target`, which callers ignore).
+    if (length <= this.maxPayload) return this.submit(NBD_CMD_READ, 0, offset, length, undefined, target) as Promise<void>;
+    return this.readIntoParts(offset, target);
+  }
+
+  private async readIntoParts(offset: number, target: Buffer): Promise<void> {
+    const length = target.length;
     const parts: Promise<unknown>[] = [];
     const step = this.splitStep(this.maxPayload);
     for (let pos = 0; pos < length; pos += step) {
@@ -602,7 +622,7 @@ export class NbdClient implements BlockDevice {
       }
       if (!this.dead && !this.socket.destroyed) {
         const h = Buffer.allocUnsafe(REQUEST_SIZE);
-        encodeHeader(h, NBD_CMD_DISC, 0, 0, 0, 0);
+        encodeHeader(h, 0, NBD_CMD_DISC, 0, 0, 0, 0);
         this.socket.end(h);
         const timer = setTimeout(() => this.socket.destroy(), 5000);
         await new Promise<void>((resolve) => {
@@ -678,17 +698,34 @@ export class NbdClient implements BlockDevice {
       this.pending.set(cookie, { cmd, offset, length, target, scatter, resolve, reject, data: target, covered: 0, extents: undefined, error: undefined });
     });
     if (cmd === NBD_CMD_READ && length >= DIRECT_READ_MIN) this.bigReads++;
-    const h = Buffer.allocUnsafe(REQUEST_SIZE);
-    encodeHeader(h, cmd, flags, cookie, offset, length);
     if (!this.corked) {
       this.corked = true;
       this.socket.cork();
       setImmediate(this.uncork);
     }
-    this.socket.write(h);
-    if (payload instanceof Uint8Array) this.socket.write(payload);
-    else if (payload) for (const part of payload) this.socket.write(part);
+    // Headers of one batch share a buffer and one socket.write (a READ has
+    // nothing else to send); a payload follows its header in order.
+    let h = this.headers;
+    if (h === undefined || this.headersAt + REQUEST_SIZE > h.length) {
+      this.flushHeaders();
+      h = this.headers = Buffer.allocUnsafe(HEADER_BATCH);
+      this.headersFrom = this.headersAt = 0;
+    }
+    encodeHeader(h, this.headersAt, cmd, flags, cookie, offset, length);
+    this.headersAt += REQUEST_SIZE;
+    if (payload) {
+      this.flushHeaders();
+      if (payload instanceof Uint8Array) this.socket.write(payload);
+      else for (const part of payload) this.socket.write(part);
+    }
     return promise;
+  }
+
+  private flushHeaders(): void {
+    if (this.headers !== undefined && this.headersAt > this.headersFrom) {
+      this.socket.write(this.headers.subarray(this.headersFrom, this.headersAt));
+      this.headersFrom = this.headersAt;
+    }
   }
 
   // -------------------------------------------------------------------------
@@ -971,14 +1008,14 @@ export class NbdClient implements BlockDevice {
   }
 }
 
-function encodeHeader(h: Buffer, cmd: number, flags: number, cookie: number, offset: number, length: number): void {
-  h.writeUInt32BE(NBD_REQUEST_MAGIC, 0);
-  h.writeUInt16BE(flags, 4);
-  h.writeUInt16BE(cmd, 6);
-  h.writeUInt32BE(0, 8);
-  h.writeUInt32BE(cookie, 12);
-  writeU64(h, offset, 16);
-  h.writeUInt32BE(length, 24);
+function encodeHeader(h: Buffer, at: number, cmd: number, flags: number, cookie: number, offset: number, length: number): void {
+  h.writeUInt32BE(NBD_REQUEST_MAGIC, at);
+  h.writeUInt16BE(flags, at + 4);
+  h.writeUInt16BE(cmd, at + 6);
+  h.writeUInt32BE(0, at + 8);
+  h.writeUInt32BE(cookie, at + 12);
+  writeU64(h, offset, at + 16);
+  h.writeUInt32BE(length, at + 24);
 }
 
 // ---------------------------------------------------------------------------
