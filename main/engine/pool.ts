@@ -729,6 +729,7 @@ export class Pool extends EventEmitter<PoolEvents> {
       replaceChunks: (name, first, count, chunks, spec) => {
         const list = this.volumeChunks.get(name)!;
         const old = list.splice(first, count, ...chunks);
+        this.volume(name).chunksChanged();
         for (const c of chunks) this.chunkIo.set(c.id, c);
         for (const c of old) this.chunkIo.delete(c.id);
         if (spec) this.volume(name).spec = spec;

@@ -256,12 +256,42 @@ export class Volume implements BlockDevice {
     });
   }
 
+  /** Where each chunk starts in the volume (bytes), for the lookup; dropped when the chunk list changes. */
+  private chunkStarts: Float64Array | undefined;
+
+  /** The pool changed `chunks` in place (a migrate replaced some): the lookup is built again. */
+  chunksChanged(): void {
+    this.chunkStarts = undefined;
+  }
+
+  /** The index of the chunk holding byte `offset`: a binary search (a big volume has a hundred thousand chunks). */
+  private chunkAt(offset: number): number {
+    let starts = this.chunkStarts;
+    if (!starts) {
+      starts = new Float64Array(this.chunks.length);
+      let at = 0;
+      this.chunks.forEach((chunk, i) => {
+        starts![i] = at;
+        at += chunk.capacity;
+      });
+      this.chunkStarts = starts;
+    }
+    let lo = 0;
+    let hi = starts.length - 1;
+    while (lo < hi) {
+      const mid = (lo + hi + 1) >>> 1;
+      if (starts[mid]! <= offset) lo = mid;
+      else hi = mid - 1;
+    }
+    return lo;
+  }
+
   private pieces(offset: number, length: number): RowPiece[] {
     const pieces: RowPiece[] = [];
     let position = offset;
     const end = offset + length;
-    let chunkIndex = 0;
-    let chunkStart = 0;
+    let chunkIndex = this.chunkAt(offset);
+    let chunkStart = this.chunkStarts![chunkIndex]!;
     while (position < end) {
       while (position >= chunkStart + this.chunks[chunkIndex]!.capacity) {
         chunkStart += this.chunks[chunkIndex]!.capacity;
