@@ -18,12 +18,12 @@
  */
 import { execFileSync } from 'node:child_process';
 import { randomFillSync } from 'node:crypto';
-import { promises as fsp, readFileSync, rmSync } from 'node:fs';
+import { promises as fsp, readFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { STRIPE_UNIT } from '../main/engine/layout.js';
-import { children, cpuSeconds, fio, killAll, sh, spawnServer, stopServer, waitLine, waitSocket, type FioPattern, type Started } from './_engine-fio.js';
+import { children, cleanUpOnExit, cpuSeconds, fio, killAll, sh, spawnServer, stopServer, waitLine, waitSocket, type FioPattern, type Started } from './_engine-fio.js';
 
 const MiB = 1024 * 1024;
 const root = path.join(path.dirname(fileURLToPath(import.meta.url)), '..');
@@ -73,14 +73,7 @@ interface Engine {
 export async function compareBench(options: CompareOptions): Promise<void> {
   const layouts = Object.keys(LAYOUTS).filter((k) => !options.layouts?.length || options.layouts.includes(k));
   const dir = await fsp.mkdtemp(path.join(os.tmpdir(), 'spindle-bench-compare-'));
-  const onSignal = (): void => {
-    killAll();
-    rmSync(dir, { recursive: true, force: true });
-    process.exit(130);
-  };
-  process.on('SIGINT', onSignal);
-  process.on('SIGTERM', onSignal);
-  process.on('exit', killAll);
+  const detach = cleanUpOnExit(dir);
   try {
     const rev = execFileSync('git', ['rev-parse', '--short', options.against], { cwd: root, encoding: 'utf8' }).trim();
     const other = path.join(dir, `rev-${rev}`);
@@ -160,8 +153,7 @@ export async function compareBench(options: CompareOptions): Promise<void> {
     }
   } finally {
     killAll();
-    process.off('SIGINT', onSignal);
-    process.off('SIGTERM', onSignal);
+    detach();
     await fsp.rm(dir, { recursive: true, force: true });
   }
 }

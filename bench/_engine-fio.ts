@@ -5,7 +5,7 @@
  * file is another benchmark's entry point).
  */
 import { execFile, spawn, type ChildProcess } from 'node:child_process';
-import { readFileSync } from 'node:fs';
+import { readFileSync, rmSync } from 'node:fs';
 import net from 'node:net';
 
 const MiB = 1024 * 1024;
@@ -18,6 +18,25 @@ export function killAll(): void {
   for (const c of children) {
     if (c.exitCode === null && c.signalCode === null) c.kill('SIGKILL');
   }
+}
+
+/**
+ * Stop every server by PID on exit; on SIGINT/SIGTERM also remove the temp
+ * folder `dir` before leaving. Returns what takes the signal handlers off.
+ */
+export function cleanUpOnExit(dir: string): () => void {
+  const onSignal = (): void => {
+    killAll();
+    rmSync(dir, { recursive: true, force: true });
+    process.exit(130);
+  };
+  process.on('SIGINT', onSignal);
+  process.on('SIGTERM', onSignal);
+  process.on('exit', killAll);
+  return () => {
+    process.off('SIGINT', onSignal);
+    process.off('SIGTERM', onSignal);
+  };
 }
 
 export function sh(cmd: string, argv: string[], timeoutMs = 300_000): Promise<string> {

@@ -26,12 +26,12 @@
  * (sequential) and ≥ 0.7 (random) of their ceiling.
  */
 import { randomFillSync } from 'node:crypto';
-import { promises as fsp, rmSync } from 'node:fs';
+import { promises as fsp } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { STRIPE_UNIT } from '../main/engine/layout.js';
-import { children, cpuSeconds, fio, fmt, killAll, sh, spawnServer, stopServer, waitLine, waitSocket, type FioPattern, type Started } from './_engine-fio.js';
+import { children, cleanUpOnExit, cpuSeconds, fio, fmt, killAll, sh, spawnServer, stopServer, waitLine, waitSocket, type FioPattern, type Started } from './_engine-fio.js';
 import { printSummary } from './_engine-profile.js';
 
 const MiB = 1024 * 1024;
@@ -186,15 +186,7 @@ export async function throughputBench(options: ThroughputOptions): Promise<void>
   const memberCount = Math.max(...layouts.map((l) => l.width));
   const started = performance.now();
   const dir = await fsp.mkdtemp(path.join(os.tmpdir(), 'spindle-bench-engine-'));
-  // Interrupted: stop every server by PID and remove the temp files before leaving.
-  const onSignal = (): void => {
-    killAll();
-    rmSync(dir, { recursive: true, force: true });
-    process.exit(130);
-  };
-  process.on('SIGINT', onSignal);
-  process.on('SIGTERM', onSignal);
-  process.on('exit', killAll);
+  const detach = cleanUpOnExit(dir);
   const rows: Row[] = [];
   const profiles: Array<{ file: string; label: string }> = [];
   try {
@@ -351,8 +343,7 @@ export async function throughputBench(options: ThroughputOptions): Promise<void>
   } finally {
     killAll();
     if (children.size > 0) await new Promise((r) => setTimeout(r, 200));
-    process.off('SIGINT', onSignal);
-    process.off('SIGTERM', onSignal);
+    detach();
     await fsp.rm(dir, { recursive: true, force: true });
   }
 }

@@ -199,13 +199,7 @@ export class ChunkIo {
     const count = (to - from) / CHECKSUM_BLOCK;
     const entries = table.entries;
     // Only the span from the first to the last written block is read; the rest reads as zeroes.
-    let lo = -1;
-    let hi = -1;
-    for (let i = 0; i < count; i++) {
-      if (entries[firstBlock + i] === UNWRITTEN) continue;
-      if (lo === -1) lo = i;
-      hi = i;
-    }
+    const [lo, hi] = writtenSpan(entries, firstBlock, count);
     const careful = (): Promise<void> => this.readUnit(map, row, unit, from, to).then((data) => void data.copy(target));
     if (lo === -1) {
       verifyInPlace(entries, firstBlock, target, 0, count); // zeroes them all
@@ -332,13 +326,7 @@ export class ChunkIo {
     const count = (to - from) / CHECKSUM_BLOCK;
     const entries = table.entries;
     // Only the span from the first to the last written block is read; the rest reads as zeroes.
-    let lo = -1;
-    let hi = -1;
-    for (let i = 0; i < count; i++) {
-      if (entries[firstBlock + i] === UNWRITTEN) continue;
-      if (lo === -1) lo = i;
-      hi = i;
-    }
+    const [lo, hi] = writtenSpan(entries, firstBlock, count);
     if (lo >= 0) {
       const span = target.subarray(lo * CHECKSUM_BLOCK, (hi + 1) * CHECKSUM_BLOCK);
       try {
@@ -1565,6 +1553,18 @@ function contiguousRuns<T extends { readonly firstBlock: number; readonly blocks
 function allUnwritten(entries: Uint32Array, first: number, count: number): boolean {
   for (let i = 0; i < count; i++) if (entries[first + i] !== UNWRITTEN) return false;
   return true;
+}
+
+/** The first and last of `count` blocks from `first` that were ever written ([-1, -1]: none). */
+function writtenSpan(entries: Uint32Array, first: number, count: number): [number, number] {
+  let lo = -1;
+  let hi = -1;
+  for (let i = 0; i < count; i++) {
+    if (entries[first + i] === UNWRITTEN) continue;
+    if (lo === -1) lo = i;
+    hi = i;
+  }
+  return [lo, hi];
 }
 
 /**

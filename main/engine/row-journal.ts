@@ -183,7 +183,7 @@ export class RowJournal {
 
   /** Whether `records` records of one group fit each of `targets` (a member with no journal, or too few slots, does not). */
   canHold(targets: readonly string[], records: number): boolean {
-    return targets.length > 0 && targets.every((uuid) => this.journal(uuid) !== undefined && this.journal(uuid)!.slots >= records);
+    return targets.length > 0 && targets.every((uuid) => (this.journal(uuid)?.slots ?? 0) >= records);
   }
 
   /**

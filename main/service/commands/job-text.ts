@@ -6,7 +6,7 @@
  */
 import { formatSize } from '../../engine/units.js';
 import type { Drive, JobProgress, JobSummary, Plan, PoolPolicy } from '../../../preload/api.js';
-import { shortId } from './status-text.js';
+import { shortId, table } from './status-text.js';
 
 const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-/;
 
@@ -22,16 +22,6 @@ export function formatSeconds(seconds: number): string {
   if (h > 0) return `${h}h ${m}m`;
   if (m > 0) return `${m}m ${s % 60}s`;
   return `${s}s`;
-}
-
-function table(header: readonly string[], rows: ReadonlyArray<readonly string[]>, indent = '  '): string {
-  const widths = header.map((h, i) => Math.max(h.length, ...rows.map((r) => r[i]!.length)));
-  const line = (cells: readonly string[]): string =>
-    cells
-      .map((c, i) => (i === cells.length - 1 ? c : c.padEnd(widths[i]!)))
-      .join('  ')
-      .trimEnd();
-  return [line(header), ...rows.map(line)].map((l) => indent + l).join('\n');
 }
 
 export function planText(plan: Plan): string {

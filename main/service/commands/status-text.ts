@@ -10,14 +10,15 @@ export function shortId(uuid: string): string {
   return uuid.slice(0, 8);
 }
 
-function table(header: readonly string[], rows: ReadonlyArray<readonly string[]>): string {
+/** Columns padded to their widest cell (the last left ragged), each line indented. */
+export function table(header: readonly string[], rows: ReadonlyArray<readonly string[]>, indent = '  '): string {
   const widths = header.map((h, i) => Math.max(h.length, ...rows.map((r) => r[i]!.length)));
   const line = (cells: readonly string[]): string =>
     cells
       .map((c, i) => (i === cells.length - 1 ? c : c.padEnd(widths[i]!)))
       .join('  ')
       .trimEnd();
-  return [line(header), ...rows.map(line)].map((l) => `  ${l}`).join('\n');
+  return [line(header), ...rows.map(line)].map((l) => indent + l).join('\n');
 }
 
 function health(summary: PoolSummary): string {
