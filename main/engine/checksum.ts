@@ -14,9 +14,10 @@
  * one crc32 instruction per cycle, the instruction's own limit; more would
  * take carry-less multiply folding (PCLMULQDQ), not done.
  *
- * Where the addon did not build (it is an optional dependency: no compiler)
- * or does not load, @node-rs/crc32 (prebuilt, SSE4.2/ARMv8 instructions)
- * does the same work a call per block, cut from one plain Uint8Array view
+ * Where the addon did not build (it is an optional dependency: no compiler),
+ * does not load, or has no CRC instruction to use (its portable table path,
+ * ~2 GiB/s), @node-rs/crc32 (prebuilt, SSE4.2/ARMv8 instructions) does the
+ * same work a call per block, cut from one plain Uint8Array view
  * (cheaper to subarray than a Buffer). CRC32C_IMPLEMENTATION says which runs.
  */
 import { createRequire } from 'node:module';
@@ -47,10 +48,17 @@ function loadAddon(): Crc32cAddon | undefined {
 /** The spindle-crc32c addon, when it loaded. */
 export const crc32cAddon: Crc32cAddon | undefined = loadAddon();
 
+/**
+ * The addon when it uses the CPU's CRC32C instruction. On its portable path
+ * (no SSE4.2, or not x86-64: ~2 GiB/s) @node-rs/crc32 is faster, with its
+ * own instructions (ARMv8 CRC too), even a call per block.
+ */
+const fast = crc32cAddon?.hardware ? crc32cAddon : undefined;
+
 /** Which CRC32C code runs, for benchmarks and reports. */
-export const CRC32C_IMPLEMENTATION: string = crc32cAddon
-  ? `spindle-crc32c (${crc32cAddon.implementation})`
-  : '@node-rs/crc32 (spindle-crc32c did not load)';
+export const CRC32C_IMPLEMENTATION: string = fast
+  ? `spindle-crc32c (${fast.implementation})`
+  : `@node-rs/crc32 (${crc32cAddon ? `spindle-crc32c is on its ${crc32cAddon.implementation} path` : 'spindle-crc32c did not load'})`;
 
 /** crc32c with @node-rs/crc32: the fallback, exported for tests and bench/parity.ts. */
 export function crc32cNodeRs(data: Uint8Array, seed?: number): number {
@@ -72,9 +80,9 @@ export function crc32cBlocksNodeRs(data: Uint8Array, blockBytes: number, out: Ui
  * 0xe3069283). `seed` is a previous result to continue from (taken modulo
  * 2^32): crc32c(b, crc32c(a)) === crc32c(concat(a, b)).
  */
-export const crc32c: (data: Uint8Array, seed?: number) => number = crc32cAddon ? crc32cAddon.crc32c : crc32cNodeRs;
+export const crc32c: (data: Uint8Array, seed?: number) => number = fast ? fast.crc32c : crc32cNodeRs;
 
-const blocksInto: (data: Uint8Array, blockBytes: number, out: Uint32Array) => void = crc32cAddon ? crc32cAddon.crc32cBlocks : crc32cBlocksNodeRs;
+const blocksInto: (data: Uint8Array, blockBytes: number, out: Uint32Array) => void = fast ? fast.crc32cBlocks : crc32cBlocksNodeRs;
 
 /**
  * One CRC32C per CHECKSUM_BLOCK of `data` (whose length must be a whole
