@@ -23,4 +23,10 @@ export default tseslint.config(
     files: ['**/*.cjs', '**/*.cts'],
     rules: { '@typescript-eslint/no-require-imports': 'off' },
   },
+  {
+    // The native addon's package is CommonJS (its .js loads the built .node with require).
+    files: ['native/crc32c/**/*.js'],
+    languageOptions: { sourceType: 'commonjs' },
+    rules: { '@typescript-eslint/no-require-imports': 'off' },
+  },
 );

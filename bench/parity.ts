@@ -6,10 +6,21 @@
  * row) and its ratio to a plain Buffer.copy of the same bytes measured in the
  * same run, so runs on different machines compare. Also measured here, to
  * keep the choices in parity.ts and checksum.ts honest: XOR on Uint32Array
- * words (the alternative to BigUint64Array), and a JS slice-by-8 CRC32C (the
- * alternative to the native one). Under 20 s.
+ * words (the alternative to BigUint64Array), and every CRC32C checksum.ts
+ * could use: our spindle-crc32c addon (one call for all of a span's 4 KiB
+ * blocks; its portable table path too), @node-rs/crc32 a call per block (the
+ * fallback), a JS slice-by-8; per 4 KiB block and over one 1 MiB buffer, in
+ * GiB/s and as a ratio to @node-rs/crc32. Under 30 s.
  */
-import { crc32c, crc32cBlocks, CHECKSUM_BLOCK } from '../main/engine/checksum.js';
+import {
+  CHECKSUM_BLOCK,
+  crc32c,
+  crc32cAddon,
+  crc32cBlocks,
+  crc32cBlocksNodeRs,
+  crc32cNodeRs,
+  CRC32C_IMPLEMENTATION,
+} from '../main/engine/checksum.js';
 import { computeP, computeQ, reconstruct, updateParity } from '../main/engine/parity.js';
 
 const UNIT = 64 * 1024;
@@ -79,24 +90,52 @@ add('updateParity, raid5 (RMW)', rate(UNIT, () => updateParity(p, undefined, 1, 
 
 const crcData = Buffer.concat(data);
 const crcs = new Uint32Array(crcData.length / CHECKSUM_BLOCK);
-add('crc32c per 4 KiB (native @node-rs/crc32)', rate(crcData.length, () => crc32cBlocks(crcData, crcs)));
 const sliceBy8 = makeSliceBy8();
 for (let b = 0; b < 4; b++) {
   const block = crcData.subarray(b * CHECKSUM_BLOCK, (b + 1) * CHECKSUM_BLOCK);
   if (sliceBy8(block) !== crc32c(block)) throw new Error('JS slice-by-8 disagrees with the native CRC32C');
 }
-add(
-  'crc32c per 4 KiB (JS slice-by-8, the alternative)',
+const mib = Buffer.concat([crcData, crcData, crcData, crcData]);
+if (crc32cNodeRs(mib) !== crc32c(mib)) throw new Error('the CRC32Cs disagree over 1 MiB');
+
+// Per 4 KiB block: the span of 64 blocks (256 KiB) is warm in cache, so this is the CRC's cost alone.
+const per4k: [string, number][] = [['@node-rs/crc32, a call per block (the fallback)', rate(crcData.length, () => crc32cBlocksNodeRs(crcData, CHECKSUM_BLOCK, crcs))]];
+const perMiB: [string, number][] = [['@node-rs/crc32', rate(mib.length, () => crc32cNodeRs(mib))]];
+const addon = crc32cAddon;
+if (addon) {
+  per4k.push([`spindle-crc32c crc32cBlocks, one call (${addon.implementation})`, rate(crcData.length, () => addon.crc32cBlocks(crcData, CHECKSUM_BLOCK, crcs))]);
+  per4k.push(['spindle-crc32c crc32c, a call per block', rate(crcData.length, () => {
+    for (let b = 0; b < crcs.length; b++) crcs[b] = addon.crc32c(crcData.subarray(b * CHECKSUM_BLOCK, (b + 1) * CHECKSUM_BLOCK));
+  })]);
+  per4k.push(['spindle-crc32c crc32cBlocks, portable table path', rate(crcData.length, () => addon.crc32cBlocksPortable(crcData, CHECKSUM_BLOCK, crcs))]);
+  perMiB.push([`spindle-crc32c crc32c (${addon.implementation})`, rate(mib.length, () => addon.crc32c(mib))]);
+  perMiB.push(['spindle-crc32c crc32c, portable table path', rate(mib.length, () => addon.crc32cPortable(mib))]);
+}
+per4k.push(['checksum.ts crc32cBlocks (what the engine runs)', rate(crcData.length, () => crc32cBlocks(crcData, crcs))]);
+per4k.push([
+  'JS slice-by-8, a call per block',
   rate(crcData.length, () => {
     for (let b = 0; b < crcs.length; b++) crcs[b] = sliceBy8(crcData.subarray(b * CHECKSUM_BLOCK, (b + 1) * CHECKSUM_BLOCK));
   }),
-);
+]);
+perMiB.push(['JS slice-by-8', rate(mib.length, () => sliceBy8(mib))]);
 
 console.log(`parity and checksums: ${DATA_UNITS}+2 row of ${UNIT / 1024} KiB units, Node ${process.version}`);
 console.log(`${'memcpy (Buffer.copy)'.padEnd(52)} ${(memcpy / 1e6).toFixed(0).padStart(7)} MB/s   1.000 × memcpy`);
 for (const [name, bytesPerSecond] of rows) {
   const ratio = (bytesPerSecond / memcpy).toFixed(3);
   console.log(`${name.padEnd(52)} ${(bytesPerSecond / 1e6).toFixed(0).padStart(7)} MB/s   ${ratio} × memcpy`);
+}
+console.log(`\nCRC32C, one core, data in cache; the engine runs ${CRC32C_IMPLEMENTATION}`);
+for (const [title, list] of [
+  [`per ${CHECKSUM_BLOCK / 1024} KiB block, over ${crcData.length / 1024} KiB`, per4k],
+  ['over one 1 MiB buffer', perMiB],
+] as const) {
+  console.log(`  ${title}`);
+  const base = list[0]![1];
+  for (const [name, bytesPerSecond] of list) {
+    console.log(`    ${name.padEnd(70)} ${(bytesPerSecond / 2 ** 30).toFixed(2).padStart(6)} GiB/s   ${(bytesPerSecond / base).toFixed(2).padStart(5)} × @node-rs/crc32`);
+  }
 }
 
 /** P on Uint32Array views, four inputs per pass: what computeP would be without BigUint64Array. */

@@ -16,7 +16,12 @@ export const root = join(dirname(fileURLToPath(import.meta.url)), '..');
  * system on a volume, and the checkers of the packaging files (xmllint with
  * polkit's DTD for the policy, desktop-file-validate for the desktop entry)
  * and pkexec, which starts the disk helper; btrfs-progs for bench/jobs.ts,
- * which compares a rebuild with `btrfs replace` on loop devices.
+ * which compares a rebuild with `btrfs replace` on loop devices. And what
+ * npm's node-gyp needs to build the CRC32C addon (native/crc32c) at `npm ci`:
+ * g++ (it brings gcc; gyp links with g++), make, the C library's headers
+ * (not pulled in by an install without recommends), and python3 (any on
+ * PATH will do, e.g. pyenv's). Without them the addon is skipped (it is an
+ * optional dependency) and checksums fall back to @node-rs/crc32, slower.
  */
 export const SYSTEM_PACKAGES = [
   { pkg: 'nbdkit', command: 'nbdkit' },
@@ -36,6 +41,10 @@ export const SYSTEM_PACKAGES = [
   { pkg: 'desktop-file-utils', command: 'desktop-file-validate' },
   { pkg: 'polkitd', file: '/usr/share/polkit-1/policyconfig-1.dtd' },
   { pkg: 'pkexec', command: 'pkexec' },
+  { pkg: 'g++', command: 'g++' },
+  { pkg: 'make', command: 'make' },
+  { pkg: 'libc6-dev', file: '/usr/include/stdio.h' },
+  { pkg: 'python3', command: 'python3' },
 ];
 
 const EXTRA_PATH = ['/usr/local/sbin', '/usr/sbin', '/sbin'];
@@ -104,6 +113,7 @@ export function ensureNodeModules({ log = console.error } = {}) {
 }
 
 export function ensureAll(options) {
-  ensureNodeModules(options);
+  // System packages first: npm ci builds the CRC32C addon with them.
   ensureSystemPackages(options);
+  ensureNodeModules(options);
 }

@@ -22,7 +22,7 @@
  */
 import { BlockDeviceError, DisconnectedError, type BlockDevice } from '../nbd/block-device.js';
 import { CHECKSUM_BLOCK } from './checksum-block.js';
-import { crc32c, crc32cBlocks } from './checksum.js';
+import { crc32c, crc32cBlocks, crc32cBlocksScratch } from './checksum.js';
 import { STRIPE_UNIT, type Layout, type LayoutSpec, type RowMap } from './layout.js';
 import type { Member } from './member.js';
 import type { JournalGroup, JournalWrite } from './row-journal.js';
@@ -455,6 +455,9 @@ export class ChunkIo {
       data = zeroes();
       raw.copy(data, lo * CHECKSUM_BLOCK);
     }
+    // The span's CRCs in one call (block i at crcs[i - lo]), compared before anything else runs.
+    const crcs = crc32cBlocksScratch(raw, hi - lo + 1);
+    let mismatches = 0;
     for (let i = lo; i <= hi; i++) {
       const stored = table.entries[firstBlock + i]!;
       if (unwritten(i)) {
@@ -463,10 +466,11 @@ export class ChunkIo {
         continue;
       }
       if (skip?.[i] || stored === UNWRITTEN) continue; // damaged table: read, not verifiable
-      const computed = crc32c(raw.subarray((i - lo) * CHECKSUM_BLOCK, (i - lo + 1) * CHECKSUM_BLOCK));
-      if (checksumMatches(stored, computed)) ok[i] = true;
-      else this.ctx.errorCounted(member, 'checksum');
+      if (checksumMatches(stored, crcs[i - lo]!)) ok[i] = true;
+      else mismatches++;
     }
+    // Counted once the shared CRCs are no longer needed (the count's listeners run now).
+    for (let n = 0; n < mismatches; n++) this.ctx.errorCounted(member, 'checksum');
     return { data, ok, table, firstBlock };
   }
 
@@ -1060,9 +1064,8 @@ export class ChunkIo {
     }
     await target.member.device!.write(target.member.slabOffset(target.slab, firstBlock * CHECKSUM_BLOCK), content);
     target.member.bytesWritten += content.length;
-    for (let b = 0; b < BLOCKS_PER_UNIT; b++) {
-      table.set(firstBlock + b, unwritten[b] ? UNWRITTEN : encodeChecksum(crc32c(content.subarray(b * CHECKSUM_BLOCK, (b + 1) * CHECKSUM_BLOCK))));
-    }
+    const crcs = crc32cBlocks(content); // the unit's CRCs in one call
+    for (let b = 0; b < BLOCKS_PER_UNIT; b++) table.set(firstBlock + b, unwritten[b] ? UNWRITTEN : encodeChecksum(crcs[b]!));
   }
 
   // ---------------------------------------------------------------- moving and scrubbing
@@ -1370,19 +1373,22 @@ export class ChunkIo {
     }
     if (lo > 0) target.fill(0, 0, lo * CHECKSUM_BLOCK);
     if (hi < count - 1) target.fill(0, (hi + 1) * CHECKSUM_BLOCK);
-    // Blocks cut from one plain Uint8Array view: cheaper per block than Buffer.subarray.
-    const bytes = new Uint8Array(target.buffer, target.byteOffset, target.length);
+    // The span's CRCs in one call (block i at crcs[i - lo]), compared before anything else runs.
+    const crcs = crc32cBlocksScratch(span, hi - lo + 1);
+    let mismatches = 0;
     for (let i = lo; i <= hi; i++) {
       if (table.isUnwritten(firstBlock + i)) {
         // Read along with its neighbours, but what a trimmed block holds is not its content.
-        bytes.fill(0, i * CHECKSUM_BLOCK, (i + 1) * CHECKSUM_BLOCK);
+        target.fill(0, i * CHECKSUM_BLOCK, (i + 1) * CHECKSUM_BLOCK);
         continue;
       }
       const stored = table.entries[firstBlock + i]!;
       if (stored === UNWRITTEN) continue; // damaged table: read, not verifiable
-      if (checksumMatches(stored, crc32c(bytes.subarray(i * CHECKSUM_BLOCK, (i + 1) * CHECKSUM_BLOCK)))) ok[i] = true;
-      else if (!quiet) this.ctx.errorCounted(member, 'checksum');
+      if (checksumMatches(stored, crcs[i - lo]!)) ok[i] = true;
+      else mismatches++;
     }
+    // Counted once the shared CRCs are no longer needed (the count's listeners run now).
+    if (!quiet) for (let n = 0; n < mismatches; n++) this.ctx.errorCounted(member, 'checksum');
     return { data: target, ok, table, firstBlock };
   }
 
@@ -1572,13 +1578,14 @@ function writtenSpan(entries: Uint32Array, first: number, count: number): [numbe
  * block `first`); unwritten blocks are zeroed, whatever the member held.
  */
 function verifyInPlace(entries: Uint32Array, first: number, buf: Buffer, at: number, count: number): boolean {
-  // Cut through one plain Uint8Array view: cheaper per block than a Buffer.
   const bytes = new Uint8Array(buf.buffer, buf.byteOffset + at, count * CHECKSUM_BLOCK);
+  // The CRCs from the first to the last written block in one call (block i at crcs[i - lo]).
+  const [lo, hi] = writtenSpan(entries, first, count);
+  const crcs = lo < 0 ? undefined : crc32cBlocksScratch(bytes.subarray(lo * CHECKSUM_BLOCK, (hi + 1) * CHECKSUM_BLOCK), hi - lo + 1);
   for (let i = 0; i < count; i++) {
     const stored = entries[first + i]!;
-    const block = bytes.subarray(i * CHECKSUM_BLOCK, (i + 1) * CHECKSUM_BLOCK);
-    if (stored === UNWRITTEN) block.fill(0);
-    else if (!checksumMatches(stored, crc32c(block))) return false;
+    if (stored === UNWRITTEN) bytes.fill(0, i * CHECKSUM_BLOCK, (i + 1) * CHECKSUM_BLOCK);
+    else if (!checksumMatches(stored, crcs![i - lo]!)) return false;
   }
   return true;
 }

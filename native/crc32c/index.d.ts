@@ -1,0 +1,12 @@
+/** CRC32C of `data`, unsigned; `seed` is a previous result to continue from: crc32c(b, crc32c(a)) === crc32c(concat(a, b)). */
+export declare function crc32c(data: Uint8Array, seed?: number): number;
+/** One CRC32C per `blockBytes` of `data` (a whole number of blocks) into `out[0…]`, in one call. */
+export declare function crc32cBlocks(data: Uint8Array, blockBytes: number, out: Uint32Array): void;
+/** crc32c on the portable table-driven path, whatever the CPU (for tests and benchmarks). */
+export declare function crc32cPortable(data: Uint8Array, seed?: number): number;
+/** crc32cBlocks on the portable table-driven path, whatever the CPU. */
+export declare function crc32cBlocksPortable(data: Uint8Array, blockBytes: number, out: Uint32Array): void;
+/** Whether crc32c and crc32cBlocks use the CPU's CRC32C instruction (SSE4.2). */
+export declare const hardware: boolean;
+/** The path crc32c and crc32cBlocks take, in words. */
+export declare const implementation: string;

@@ -1,0 +1,369 @@
+/*
+ * CRC32C (Castagnoli: reflected polynomial 0x82f63b78, initial value and
+ * final XOR 0xffffffff) for Spindle, against Node-API only, so one binary
+ * loads in every Node and Electron of the same platform.
+ *
+ * Why this exists: the engine checks one CRC per 4 KiB block on every read.
+ * One crc32 instruction chain is bound by the instruction's latency (3
+ * cycles for 8 bytes) while the CPU can start one per cycle, and one call
+ * from JavaScript per block adds its own cost. So:
+ *
+ *  - crc32cBlocks takes a whole span and writes one CRC per block, three
+ *    blocks at a time on three independent chains (the blocks are separate
+ *    messages, so nothing has to be combined);
+ *  - crc32c of one long buffer runs three chains over three consecutive
+ *    lanes and joins them: the CRC register is linear, so the register after
+ *    lane A then lane B is shift(A, |B|) ^ B, where B started from 0 and
+ *    shift(c, n) = c * x^(8n) mod P, a linear map of c applied with four
+ *    table look-ups (one per byte of c) from tables made at load time.
+ *
+ * Without SSE4.2 (or off x86-64) everything runs a portable slice-by-8
+ * table, and crc32cPortable / crc32cBlocksPortable run it on any CPU so
+ * tests can compare both paths.
+ */
+#include <node_api.h>
+
+#include <math.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <string.h>
+
+#if defined(__x86_64__) && (defined(__GNUC__) || defined(__clang__))
+#define CRC_X86 1
+#include <nmmintrin.h>
+#define HW __attribute__((target("sse4.2")))
+#endif
+
+#ifdef _WIN32
+#include <windows.h>
+#else
+#include <pthread.h>
+#endif
+
+#define POLY 0x82f63b78u
+
+/* ------------------------------------------------------------------ tables */
+
+/* slice[0]: one byte; slice[k]: a byte followed by k zero bytes. */
+static uint32_t slice[8][256];
+
+/* Lane lengths of the three-chain single-buffer CRC, and the shifts that join them. */
+#define LANE_BIG 4096
+#define LANE_SMALL 256
+static uint32_t shift_big1[4][256], shift_big2[4][256];
+static uint32_t shift_small1[4][256], shift_small2[4][256];
+
+static int use_hardware;
+
+/*
+ * a * b mod P, polynomials over GF(2) in the reflected form the CRC register
+ * uses: bit 31 is the coefficient of x^0, bit 0 that of x^31.
+ */
+static uint32_t gf_mul(uint32_t a, uint32_t b) {
+  uint32_t product = 0;
+  for (int i = 0; i < 32; i++) {
+    if (a & (0x80000000u >> i)) product ^= b;
+    b = (b & 1) ? (b >> 1) ^ POLY : b >> 1; /* b *= x */
+  }
+  return product;
+}
+
+/* x^(8n) mod P: what n zero bytes multiply the register by. */
+static uint32_t x_pow_8n(size_t n) {
+  uint32_t result = 0x80000000u; /* x^0 */
+  uint32_t square = 0x00800000u; /* x^8 */
+  for (; n > 0; n >>= 1) {
+    if (n & 1) result = gf_mul(result, square);
+    square = gf_mul(square, square);
+  }
+  return result;
+}
+
+/* t[k][v]: the register (v << 8k) moved past `bytes` zero bytes. */
+static void make_shift(uint32_t t[4][256], size_t bytes) {
+  uint32_t factor = x_pow_8n(bytes);
+  for (int k = 0; k < 4; k++) {
+    for (uint32_t v = 0; v < 256; v++) t[k][v] = gf_mul(v << (8 * k), factor);
+  }
+}
+
+static inline uint32_t shift(const uint32_t t[4][256], uint32_t reg) {
+  return t[0][reg & 0xff] ^ t[1][(reg >> 8) & 0xff] ^ t[2][(reg >> 16) & 0xff] ^ t[3][reg >> 24];
+}
+
+static void init_tables(void) {
+  for (uint32_t v = 0; v < 256; v++) {
+    uint32_t c = v;
+    for (int k = 0; k < 8; k++) c = (c & 1) ? (c >> 1) ^ POLY : c >> 1;
+    slice[0][v] = c;
+  }
+  for (int k = 1; k < 8; k++) {
+    for (int v = 0; v < 256; v++) slice[k][v] = (slice[k - 1][v] >> 8) ^ slice[0][slice[k - 1][v] & 0xff];
+  }
+  make_shift(shift_big1, LANE_BIG);
+  make_shift(shift_big2, 2 * LANE_BIG);
+  make_shift(shift_small1, LANE_SMALL);
+  make_shift(shift_small2, 2 * LANE_SMALL);
+#ifdef CRC_X86
+  __builtin_cpu_init();
+  use_hardware = __builtin_cpu_supports("sse4.2") ? 1 : 0;
+#endif
+}
+
+#ifdef _WIN32
+static INIT_ONCE init_once = INIT_ONCE_STATIC_INIT;
+static BOOL CALLBACK init_once_cb(PINIT_ONCE once, PVOID param, PVOID *context) {
+  (void)once;
+  (void)param;
+  (void)context;
+  init_tables();
+  return TRUE;
+}
+static void ensure_tables(void) { InitOnceExecuteOnce(&init_once, init_once_cb, NULL, NULL); }
+#else
+static pthread_once_t init_once = PTHREAD_ONCE_INIT;
+static void ensure_tables(void) { pthread_once(&init_once, init_tables); }
+#endif
+
+/* ---------------------------------------------------------------- portable */
+
+/* The raw register (no inversions) moved over p[0, n): slice-by-8. */
+static uint32_t portable_update(uint32_t reg, const uint8_t *p, size_t n) {
+  for (; n >= 8; p += 8, n -= 8) {
+    uint32_t lo = reg ^ ((uint32_t)p[0] | (uint32_t)p[1] << 8 | (uint32_t)p[2] << 16 | (uint32_t)p[3] << 24);
+    reg = slice[7][lo & 0xff] ^ slice[6][(lo >> 8) & 0xff] ^ slice[5][(lo >> 16) & 0xff] ^ slice[4][lo >> 24] ^
+          slice[3][p[4]] ^ slice[2][p[5]] ^ slice[1][p[6]] ^ slice[0][p[7]];
+  }
+  for (; n > 0; n--) reg = slice[0][(reg ^ *p++) & 0xff] ^ (reg >> 8);
+  return reg;
+}
+
+static void portable_blocks(const uint8_t *data, size_t block, size_t count, uint32_t *out) {
+  for (size_t b = 0; b < count; b++) out[b] = ~portable_update(0xffffffffu, data + b * block, block);
+}
+
+/* ---------------------------------------------------------------- SSE4.2 */
+
+#ifdef CRC_X86
+static inline uint64_t load64(const uint8_t *p) {
+  uint64_t v;
+  memcpy(&v, p, 8);
+  return v;
+}
+
+/* One chain: the raw register moved over p[0, n). */
+HW static uint32_t hw_update(uint32_t reg, const uint8_t *p, size_t n) {
+  uint64_t c = reg;
+  for (; n >= 8; p += 8, n -= 8) c = _mm_crc32_u64(c, load64(p));
+  uint32_t r = (uint32_t)c;
+  for (; n > 0; n--) r = _mm_crc32_u8(r, *p++);
+  return r;
+}
+
+/* Three independent chains over a, b and c, n bytes each, from the registers in reg[]. */
+HW static inline void hw_update3(const uint8_t *a, const uint8_t *b, const uint8_t *c, size_t n, uint32_t reg[3]) {
+  uint64_t x = reg[0], y = reg[1], z = reg[2];
+  size_t i = 0;
+  for (; i + 8 <= n; i += 8) {
+    x = _mm_crc32_u64(x, load64(a + i));
+    y = _mm_crc32_u64(y, load64(b + i));
+    z = _mm_crc32_u64(z, load64(c + i));
+  }
+  uint32_t x32 = (uint32_t)x, y32 = (uint32_t)y, z32 = (uint32_t)z;
+  for (; i < n; i++) {
+    x32 = _mm_crc32_u8(x32, a[i]);
+    y32 = _mm_crc32_u8(y32, b[i]);
+    z32 = _mm_crc32_u8(z32, c[i]);
+  }
+  reg[0] = x32;
+  reg[1] = y32;
+  reg[2] = z32;
+}
+
+/* One buffer on three chains: lanes of LANE_BIG, then LANE_SMALL, joined by shifts; the rest on one chain. */
+HW static uint32_t hw_update_long(uint32_t reg, const uint8_t *p, size_t n) {
+  while (n >= 3 * LANE_BIG) {
+    uint32_t r[3] = {reg, 0, 0};
+    hw_update3(p, p + LANE_BIG, p + 2 * LANE_BIG, LANE_BIG, r);
+    reg = shift(shift_big2, r[0]) ^ shift(shift_big1, r[1]) ^ r[2];
+    p += 3 * LANE_BIG;
+    n -= 3 * LANE_BIG;
+  }
+  while (n >= 3 * LANE_SMALL) {
+    uint32_t r[3] = {reg, 0, 0};
+    hw_update3(p, p + LANE_SMALL, p + 2 * LANE_SMALL, LANE_SMALL, r);
+    reg = shift(shift_small2, r[0]) ^ shift(shift_small1, r[1]) ^ r[2];
+    p += 3 * LANE_SMALL;
+    n -= 3 * LANE_SMALL;
+  }
+  return hw_update(reg, p, n);
+}
+
+/* Blocks three at a time on three chains; a last one or two alone (each on three lanes when long enough). */
+HW static void hw_blocks(const uint8_t *data, size_t block, size_t count, uint32_t *out) {
+  size_t b = 0;
+  for (; b + 3 <= count; b += 3) {
+    const uint8_t *p = data + b * block;
+    uint32_t r[3] = {0xffffffffu, 0xffffffffu, 0xffffffffu};
+    hw_update3(p, p + block, p + 2 * block, block, r);
+    out[b] = ~r[0];
+    out[b + 1] = ~r[1];
+    out[b + 2] = ~r[2];
+  }
+  for (; b < count; b++) out[b] = ~hw_update_long(0xffffffffu, data + b * block, block);
+}
+#endif
+
+/* The CRC of p[0, n) continued from `seed`, a previous result (0 to start). */
+static uint32_t crc32c_any(uint32_t seed, const uint8_t *p, size_t n, int portable) {
+#ifdef CRC_X86
+  if (use_hardware && !portable) return ~hw_update_long(~seed, p, n);
+#endif
+  (void)portable;
+  return ~portable_update(~seed, p, n);
+}
+
+static void blocks_any(const uint8_t *data, size_t block, size_t count, uint32_t *out, int portable) {
+#ifdef CRC_X86
+  if (use_hardware && !portable) {
+    hw_blocks(data, block, count, out);
+    return;
+  }
+#endif
+  (void)portable;
+  portable_blocks(data, block, count, out);
+}
+
+/* ---------------------------------------------------------------- Node-API */
+
+#define CHECK(call)                                 \
+  do {                                              \
+    if ((call) != napi_ok) return throw_last(env);  \
+  } while (0)
+
+/* Turns a failed Node-API call into a JS exception (if none is pending) and returns NULL. */
+static napi_value throw_last(napi_env env) {
+  bool pending = false;
+  napi_is_exception_pending(env, &pending);
+  if (!pending) {
+    const napi_extended_error_info *info = NULL;
+    napi_get_last_error_info(env, &info);
+    napi_throw_error(env, NULL, info && info->error_message ? info->error_message : "spindle-crc32c: Node-API call failed");
+  }
+  return NULL;
+}
+
+static napi_value throw_type(napi_env env, const char *message) {
+  napi_throw_type_error(env, NULL, message);
+  return NULL;
+}
+
+static napi_value throw_range(napi_env env, const char *message) {
+  napi_throw_range_error(env, NULL, message);
+  return NULL;
+}
+
+/* The bytes of a Uint8Array (a Buffer is one); 0 when `value` is something else. */
+static int typed_array(napi_env env, napi_value value, napi_typedarray_type want, void **data, size_t *length) {
+  bool is = false;
+  if (napi_is_typedarray(env, value, &is) != napi_ok || !is) return 0;
+  napi_typedarray_type type;
+  if (napi_get_typedarray_info(env, value, &type, length, data, NULL, NULL) != napi_ok || type != want) return 0;
+  return 1;
+}
+
+static int is_undefined(napi_env env, napi_value value) {
+  napi_valuetype type;
+  return napi_typeof(env, value, &type) == napi_ok && type == napi_undefined;
+}
+
+static int is_number(napi_env env, napi_value value) {
+  napi_valuetype type;
+  return napi_typeof(env, value, &type) == napi_ok && type == napi_number;
+}
+
+/* crc32c(data: Uint8Array, seed?: number): number. The function's data says whether it is the portable one. */
+static napi_value js_crc32c(napi_env env, napi_callback_info info) {
+  size_t argc = 2;
+  napi_value argv[2];
+  void *portable = NULL;
+  CHECK(napi_get_cb_info(env, info, &argc, argv, NULL, &portable));
+  void *data = NULL;
+  size_t length = 0;
+  if (argc < 1 || !typed_array(env, argv[0], napi_uint8_array, &data, &length)) {
+    return throw_type(env, "crc32c: data must be a Uint8Array (or a Buffer)");
+  }
+  uint32_t seed = 0;
+  if (argc >= 2 && !is_undefined(env, argv[1])) {
+    if (!is_number(env, argv[1])) return throw_type(env, "crc32c: seed must be a number (a previous crc32c result) or undefined");
+    CHECK(napi_get_value_uint32(env, argv[1], &seed)); /* ToUint32: taken modulo 2^32 */
+  }
+  uint32_t crc = length == 0 ? seed : crc32c_any(seed, (const uint8_t *)data, length, portable != NULL);
+  napi_value result;
+  CHECK(napi_create_uint32(env, crc, &result));
+  return result;
+}
+
+/* crc32cBlocks(data: Uint8Array, blockBytes: number, out: Uint32Array): undefined. */
+static napi_value js_crc32c_blocks(napi_env env, napi_callback_info info) {
+  size_t argc = 3;
+  napi_value argv[3];
+  void *portable = NULL;
+  CHECK(napi_get_cb_info(env, info, &argc, argv, NULL, &portable));
+  char message[160];
+  void *data = NULL;
+  size_t length = 0;
+  if (argc < 1 || !typed_array(env, argv[0], napi_uint8_array, &data, &length)) {
+    return throw_type(env, "crc32cBlocks: data must be a Uint8Array (or a Buffer)");
+  }
+  double block_number = 0;
+  if (argc < 2 || !is_number(env, argv[1])) return throw_type(env, "crc32cBlocks: blockBytes must be a number");
+  CHECK(napi_get_value_double(env, argv[1], &block_number));
+  if (!(block_number >= 1 && block_number <= 9007199254740991.0) || floor(block_number) != block_number) {
+    snprintf(message, sizeof message, "crc32cBlocks: blockBytes must be a positive integer, not %g", block_number);
+    return throw_range(env, message);
+  }
+  void *out = NULL;
+  size_t out_length = 0;
+  if (argc < 3 || !typed_array(env, argv[2], napi_uint32_array, &out, &out_length)) {
+    return throw_type(env, "crc32cBlocks: out must be a Uint32Array");
+  }
+  if (block_number > (double)SIZE_MAX || length % (size_t)block_number != 0) {
+    snprintf(message, sizeof message, "crc32cBlocks: length %zu is not a multiple of %.0f", length, block_number);
+    return throw_range(env, message);
+  }
+  size_t block = (size_t)block_number;
+  size_t count = length / block;
+  if (out_length < count) {
+    snprintf(message, sizeof message, "crc32cBlocks: out holds %zu CRCs, %zu needed", out_length, count);
+    return throw_range(env, message);
+  }
+  if (count > 0) blocks_any((const uint8_t *)data, block, count, (uint32_t *)out, portable != NULL);
+  return NULL; /* undefined */
+}
+
+static napi_status add_function(napi_env env, napi_value exports, const char *name, napi_callback cb, void *data) {
+  napi_value fn;
+  napi_status status = napi_create_function(env, name, NAPI_AUTO_LENGTH, cb, data, &fn);
+  if (status != napi_ok) return status;
+  return napi_set_named_property(env, exports, name, fn);
+}
+
+NAPI_MODULE_INIT() {
+  ensure_tables();
+  /* Any non-NULL data marks the portable variants. */
+  static const char portable_mark = 1;
+  void *portable = (void *)&portable_mark;
+  CHECK(add_function(env, exports, "crc32c", js_crc32c, NULL));
+  CHECK(add_function(env, exports, "crc32cBlocks", js_crc32c_blocks, NULL));
+  CHECK(add_function(env, exports, "crc32cPortable", js_crc32c, portable));
+  CHECK(add_function(env, exports, "crc32cBlocksPortable", js_crc32c_blocks, portable));
+  napi_value hardware, implementation;
+  CHECK(napi_get_boolean(env, use_hardware != 0, &hardware));
+  const char *name = use_hardware ? "sse4.2, 3 interleaved chains" : "portable slice-by-8";
+  CHECK(napi_create_string_utf8(env, name, NAPI_AUTO_LENGTH, &implementation));
+  CHECK(napi_set_named_property(env, exports, "hardware", hardware));
+  CHECK(napi_set_named_property(env, exports, "implementation", implementation));
+  return exports;
+}
