@@ -1,7 +1,8 @@
 /**
  * bench/engine.ts --only compare --against REV: the engine of the working
  * tree against the engine of git revision REV, on the same machine at the
- * same time, for reads (sequential 1 MiB and random 4 KiB, iodepth 16).
+ * same time, for reads (sequential 1 MiB and random 4 KiB, iodepth 16) and,
+ * with --patterns, writes too (write, randwrite).
  *
  * On a shared, busy 2-core machine one bench run against another says
  * little: the load moves rates and even CPU per operation by ±30 %. Here
@@ -39,12 +40,17 @@ const LAYOUTS: Record<string, { layout: string; width: number; copies: number; d
 const PATTERNS: Array<FioPattern & { key: string }> = [
   { key: 'read', name: 'seq read 1M', rw: 'read', bs: '1M', iodepth: 16, metric: 'MiB/s' },
   { key: 'randread', name: 'rand read 4K', rw: 'randread', bs: '4k', iodepth: 16, metric: 'IOPS' },
+  { key: 'write', name: 'seq write 1M', rw: 'write', bs: '1M', iodepth: 16, metric: 'MiB/s' },
+  { key: 'randwrite', name: 'rand write 4K', rw: 'randwrite', bs: '4k', iodepth: 16, metric: 'IOPS' },
 ];
+const DEFAULT_PATTERNS = ['read', 'randread'];
 
 export interface CompareOptions {
   /** Git revision whose engine is compared with the working tree's. */
   readonly against: string;
   readonly layouts?: readonly string[];
+  /** Of read, randread, write, randwrite (default: the reads). */
+  readonly patterns?: readonly string[];
   /** Pairs of runs per pattern (medians are printed). */
   readonly rounds: number;
   readonly runtime: number;
@@ -72,6 +78,10 @@ interface Engine {
 
 export async function compareBench(options: CompareOptions): Promise<void> {
   const layouts = Object.keys(LAYOUTS).filter((k) => !options.layouts?.length || options.layouts.includes(k));
+  const wanted = options.patterns?.length ? options.patterns : DEFAULT_PATTERNS;
+  const unknown = wanted.filter((k) => !PATTERNS.some((p) => p.key === k));
+  if (unknown.length > 0) throw new Error(`unknown pattern ${unknown.join(', ')}: use ${PATTERNS.map((p) => p.key).join(', ')}`);
+  const patterns = PATTERNS.filter((p) => wanted.includes(p.key));
   const dir = await fsp.mkdtemp(path.join(os.tmpdir(), 'spindle-bench-compare-'));
   const detach = cleanUpOnExit(dir);
   try {
@@ -117,7 +127,7 @@ export async function compareBench(options: CompareOptions): Promise<void> {
         await sh('sync', []);
         const results = new Map<string, Array<{ rate: number; cpu: number; switches: number }>>();
         for (let round = 0; round < options.rounds; round++) {
-          for (const p of PATTERNS) {
+          for (const p of patterns) {
             for (const e of round % 2 === 0 ? engines : [...engines].reverse()) {
               const pid = e.child.child.pid!;
               const cpu0 = cpuSeconds(pid);
@@ -132,7 +142,7 @@ export async function compareBench(options: CompareOptions): Promise<void> {
           }
         }
         console.log(`\n${key} (${l.layout} ×${l.width}); load average ${os.loadavg().map((x) => x.toFixed(1)).join(' ')}`);
-        for (const p of PATTERNS) {
+        for (const p of patterns) {
           const seq = p.metric === 'MiB/s';
           for (const e of engines) {
             const r = results.get(`${p.key} ${e.who}`)!;

@@ -4,7 +4,7 @@
  *   npm run bench -- engine [--only import|throughput] [--runtime S] [--rounds N] [--image-mib N]
  *       [--layouts passthrough,raid1,raid10,raid5,raid6] [--patterns read,write,randread,randwrite]
  *       [--profile LAYOUT:PATTERN[,...]] [--profile-dir DIR]
- *   npm run bench -- engine --only compare --against REV [--layouts ...] [--rounds N] [--runtime S]
+ *   npm run bench -- engine --only compare --against REV [--layouts ...] [--patterns ...] [--rounds N] [--runtime S]
  *
  * Both sections (import, throughput) run by default (~5-6 minutes on 2 cores).
  *
@@ -85,6 +85,7 @@ if (only === 'compare') {
   await compareBench({
     against,
     layouts: list('layouts'),
+    patterns: list('patterns'),
     rounds: Number(arg('rounds') ?? '5'),
     runtime: Number(arg('runtime') ?? '3'),
     imageBytes: Number(arg('image-mib') ?? '512') * 1024 * 1024,
