@@ -43,7 +43,8 @@ import { slabGeometry, type SlabGeometry } from './slab-geometry.js';
 import { Volume, type VolumeState } from './volume.js';
 import { formatSize } from './units.js';
 import { RowJournal, type JournalArea, type JournalWrite } from './row-journal.js';
-import { regionOf, rowsOfRegion, WriteIntentLog, type IntentTarget } from './write-intent.js';
+import { rowsOfRegion, WriteIntentLog, type IntentTarget } from './write-intent.js';
+import { staleRegionOf, staleRegionsCovering, staleRowsOfRegion } from './stale-regions.js';
 
 /** Default slab size: big enough that the chunk map stays small, small enough to move one at a time. */
 export const DEFAULT_SLAB_SIZE = 256 * 1024 * 1024;
@@ -464,7 +465,7 @@ export class Pool extends EventEmitter<PoolEvents> {
       }
       // A member absent now missed this reconcile: the region is stale on it.
       for (const member of new Set(chunk.columns.map((c) => c.member))) {
-        if (!member.writable) await this.commit({ t: 'stale-add', uuid: member.uuid, rows: [region] });
+        if (!member.writable) await this.commit({ t: 'stale-add', uuid: member.uuid, rows: staleRegionsCovering(chunkId, firstRow, count, chunk.rows) });
       }
     }
     if (regions.size > 0) this.emit('log', 'warn', `reconciled ${rows} row(s) left in flight by an unclean stop`);
@@ -528,22 +529,21 @@ export class Pool extends EventEmitter<PoolEvents> {
     }
     // Rows written since the last flush may not be on this member's disk (data
     // or checksum tables): they are stale on it too, so a return rebuilds them.
-    const unflushed = this.intent.dirtyRegionKeys().filter((region) => this.chunkHasMember(region, member));
+    const unflushed = this.intent.dirtyRegionKeys().flatMap((region) => {
+      const { chunkId, firstRow, rows } = rowsOfRegion(region);
+      const chunk = this.chunkIo.get(chunkId);
+      return chunk?.columns.some((c) => c.member === member) ? staleRegionsCovering(chunkId, firstRow, rows, chunk.rows) : [];
+    });
     return this.commit({ t: 'member-state', uuid: member.uuid, state: 'failed', reason }).then(() =>
       unflushed.length > 0 ? this.commit({ t: 'stale-add', uuid: member.uuid, rows: unflushed }) : undefined,
     );
   }
 
-  private chunkHasMember(region: string, member: Member): boolean {
-    const chunk = this.chunkIo.get(rowsOfRegion(region).chunkId);
-    return chunk !== undefined && chunk.columns.some((c) => c.member === member);
-  }
-
   private staleInFlight = new Map<string, Promise<void>>();
 
   private markStale(member: Member, chunkId: number, row: number): Promise<void> {
-    // The same regions as the write-intent log: a returning member resyncs regions, not single rows.
-    const region = regionOf(chunkId, row);
+    // A returning member resyncs regions, not single rows.
+    const region = staleRegionOf(chunkId, row);
     if (this.stateValue.stale.get(member.uuid)?.has(region)) return Promise.resolve();
     const key = `${member.uuid}/${region}`;
     let pending = this.staleInFlight.get(key);
@@ -590,7 +590,7 @@ export class Pool extends EventEmitter<PoolEvents> {
       const stale = [...(this.stateValue.stale.get(uuid) ?? [])];
       if (stale.length === 0) break;
       for (const region of stale) {
-        const { chunkId, firstRow, rows } = rowsOfRegion(region);
+        const { chunkId, firstRow, rows } = staleRowsOfRegion(region);
         const chunk = this.chunkIo.get(chunkId);
         if (chunk) {
           const columns = chunk.columns.flatMap((c, i) => (c.member === member ? [i] : []));
