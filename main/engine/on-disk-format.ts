@@ -852,6 +852,31 @@ export function isUuid(text: string): boolean {
   return UUID_PATTERN.test(text);
 }
 
+/**
+ * The 44 bytes that begin both the write-intent record (write-intent.ts) and
+ * the row journal's header (row-journal.ts):
+ *
+ *   off  size  field
+ *     0     8  magic
+ *     8     4  formatVersion
+ *    12     4  count (of what follows; each format says of what)
+ *    16     8  sequence (u64)
+ *    24    16  poolUuid (raw)
+ *    40     4  crc32c, which the caller fills in once the rest is written
+ */
+export function writePoolRecordPrefix(out: Buffer, magic: Buffer, version: number, count: number, sequence: number, poolUuid: string): void {
+  magic.copy(out, 0);
+  out.writeUInt32LE(version, 8);
+  out.writeUInt32LE(count, 12);
+  out.writeBigUInt64LE(BigInt(sequence), 16);
+  uuidToBytes(poolUuid).copy(out, 24);
+}
+
+/** Whether `raw` begins with writePoolRecordPrefix's bytes for this magic, version and pool (the CRC is the caller's to check). */
+export function poolRecordPrefixHolds(raw: Buffer, magic: Buffer, version: number, poolUuid: string): boolean {
+  return raw.length >= 44 && raw.subarray(0, 8).equals(magic) && raw.readUInt32LE(8) === version && raw.subarray(24, 40).equals(uuidToBytes(poolUuid));
+}
+
 /** A textual UUID as the 16 raw bytes stored on disk. */
 export function uuidToBytes(uuid: string): Buffer {
   if (!isUuid(uuid)) throw new RangeError(`not a UUID: ${JSON.stringify(uuid)}`);

@@ -81,7 +81,7 @@ import { CHECKSUM_BLOCK } from './checksum-block.js';
 import { crc32c } from './checksum.js';
 import { STRIPE_UNIT } from './layout.js';
 import { crcFieldHolds } from './metadata-crc.js';
-import { uuidToBytes } from './on-disk-format.js';
+import { poolRecordPrefixHolds, uuidToBytes, writePoolRecordPrefix } from './on-disk-format.js';
 
 const BLOCK = 4096;
 const HEADER_MAGIC = Buffer.from('SPNDLRJH', 'latin1');
@@ -423,11 +423,7 @@ interface DecodedRecord {
 
 function encodeHeader(poolUuid: string, salt: number, sequence: number, retired: readonly number[]): Buffer {
   const out = Buffer.alloc(BLOCK);
-  HEADER_MAGIC.copy(out, 0);
-  out.writeUInt32LE(VERSION, 8);
-  out.writeUInt32LE(retired.length, 12);
-  out.writeBigUInt64LE(BigInt(sequence), 16);
-  uuidToBytes(poolUuid).copy(out, 24);
+  writePoolRecordPrefix(out, HEADER_MAGIC, VERSION, retired.length, sequence, poolUuid);
   out.writeBigUInt64LE(BigInt(salt), 48);
   retired.forEach((s, i) => out.writeBigUInt64LE(BigInt(s), HEADER_FIXED + i * 8));
   out.writeUInt32LE(crc32c(out.subarray(0, HEADER_FIXED + retired.length * 8)), 40);
@@ -435,8 +431,7 @@ function encodeHeader(poolUuid: string, salt: number, sequence: number, retired:
 }
 
 function decodeHeader(poolUuid: string, raw: Buffer, slots: number): { sequence: number; salt: number; retired: number[] } | undefined {
-  if (!raw.subarray(0, 8).equals(HEADER_MAGIC) || raw.readUInt32LE(8) !== VERSION) return undefined;
-  if (raw.readUInt32LE(12) !== slots || !raw.subarray(24, 40).equals(uuidToBytes(poolUuid))) return undefined;
+  if (!poolRecordPrefixHolds(raw, HEADER_MAGIC, VERSION, poolUuid) || raw.readUInt32LE(12) !== slots) return undefined;
   if (!crcFieldHolds(raw, HEADER_FIXED + slots * 8, 40)) return undefined;
   const retired = Array.from({ length: slots }, (_, i) => Number(raw.readBigUInt64LE(HEADER_FIXED + i * 8)));
   return { sequence: Number(raw.readBigUInt64LE(16)), salt: Number(raw.readBigUInt64LE(48)), retired };

@@ -43,7 +43,7 @@
 import type { BlockDevice } from '../nbd/block-device.js';
 import { crc32c } from './checksum.js';
 import { crcFieldHolds } from './metadata-crc.js';
-import { uuidToBytes } from './on-disk-format.js';
+import { poolRecordPrefixHolds, writePoolRecordPrefix } from './on-disk-format.js';
 
 export const ROWS_PER_REGION = 1024;
 /** What a record whose rowsPerRegion field is 0 used (records written before the field). */
@@ -207,11 +207,7 @@ function encode(poolUuid: string, sequence: number, keys: readonly string[], slo
   const bytes = Math.ceil((HEADER_BYTES + keys.length * 8) / BLOCK) * BLOCK;
   if (bytes > slotBytes) throw new Error(`write-intent record of ${keys.length} regions does not fit its ${slotBytes}-byte slot`);
   const out = Buffer.alloc(bytes);
-  MAGIC.copy(out, 0);
-  out.writeUInt32LE(VERSION, 8);
-  out.writeUInt32LE(keys.length, 12);
-  out.writeBigUInt64LE(BigInt(sequence), 16);
-  uuidToBytes(poolUuid).copy(out, 24);
+  writePoolRecordPrefix(out, MAGIC, VERSION, keys.length, sequence, poolUuid);
   out.writeUInt32LE(ROWS_PER_REGION, 44);
   keys.forEach((key, i) => {
     const [chunk, index] = key.split(':').map(Number) as [number, number];
@@ -223,8 +219,7 @@ function encode(poolUuid: string, sequence: number, keys: readonly string[], slo
 }
 
 function decode(poolUuid: string, raw: Buffer): { regions: Set<string>; sequence: number } | undefined {
-  if (raw.length < HEADER_BYTES || !raw.subarray(0, 8).equals(MAGIC) || raw.readUInt32LE(8) !== VERSION) return undefined;
-  if (!raw.subarray(24, 40).equals(uuidToBytes(poolUuid))) return undefined;
+  if (raw.length < HEADER_BYTES || !poolRecordPrefixHolds(raw, MAGIC, VERSION, poolUuid)) return undefined;
   const count = raw.readUInt32LE(12);
   const end = HEADER_BYTES + count * 8;
   if (end > raw.length) return undefined;

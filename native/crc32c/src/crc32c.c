@@ -181,22 +181,26 @@ HW static inline void hw_update3(const uint8_t *a, const uint8_t *b, const uint8
   reg[2] = z32;
 }
 
-/* One buffer on three chains: lanes of LANE_BIG, then LANE_SMALL, joined by shifts; the rest on one chain. */
+/*
+ * Moves the register over *p in steps of three lanes of `lane` bytes on three
+ * chains, joined by the shifts past one lane (t1) and two (t2), while a whole
+ * step is left; advances *p and *n.
+ */
+HW static inline uint32_t hw_lanes(uint32_t reg, const uint8_t **p, size_t *n, size_t lane, const uint32_t t1[4][256], const uint32_t t2[4][256]) {
+  while (*n >= 3 * lane) {
+    uint32_t r[3] = {reg, 0, 0};
+    hw_update3(*p, *p + lane, *p + 2 * lane, lane, r);
+    reg = shift(t2, r[0]) ^ shift(t1, r[1]) ^ r[2];
+    *p += 3 * lane;
+    *n -= 3 * lane;
+  }
+  return reg;
+}
+
+/* One buffer on three chains: lanes of LANE_BIG, then LANE_SMALL; the rest on one chain. */
 HW static uint32_t hw_update_long(uint32_t reg, const uint8_t *p, size_t n) {
-  while (n >= 3 * LANE_BIG) {
-    uint32_t r[3] = {reg, 0, 0};
-    hw_update3(p, p + LANE_BIG, p + 2 * LANE_BIG, LANE_BIG, r);
-    reg = shift(shift_big2, r[0]) ^ shift(shift_big1, r[1]) ^ r[2];
-    p += 3 * LANE_BIG;
-    n -= 3 * LANE_BIG;
-  }
-  while (n >= 3 * LANE_SMALL) {
-    uint32_t r[3] = {reg, 0, 0};
-    hw_update3(p, p + LANE_SMALL, p + 2 * LANE_SMALL, LANE_SMALL, r);
-    reg = shift(shift_small2, r[0]) ^ shift(shift_small1, r[1]) ^ r[2];
-    p += 3 * LANE_SMALL;
-    n -= 3 * LANE_SMALL;
-  }
+  reg = hw_lanes(reg, &p, &n, LANE_BIG, shift_big1, shift_big2);
+  reg = hw_lanes(reg, &p, &n, LANE_SMALL, shift_small1, shift_small2);
   return hw_update(reg, p, n);
 }
 
