@@ -1,9 +1,14 @@
+import { randomBytes as cryptoRandomBytes } from 'node:crypto';
 import { readFileSync } from 'node:fs';
+import { mkdtemp, open, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
 import { crc32c as nodeRs } from '@node-rs/crc32';
 import fc from 'fast-check';
-import { describe, expect, it } from 'vitest';
+import { afterEach, describe, expect, it } from 'vitest';
 import {
   CHECKSUM_BLOCK,
+  checksummedReads,
   crc32c,
   crc32cAddon,
   crc32cBlocks,
@@ -269,5 +274,83 @@ describe('the spindle-crc32c addon', () => {
     });
     await worker.terminate();
     expect(result).toBe(0xe3069283);
+  });
+});
+
+describe('the addon\'s checksummed file reads (preadBlocks, checksumFileBlocks)', () => {
+  const reads = crc32cAddon?.hardware && crc32cAddon.preadBlocks ? crc32cAddon : undefined;
+  let dir: string | undefined;
+  afterEach(async () => {
+    if (dir) await rm(dir, { recursive: true, force: true });
+    dir = undefined;
+  });
+
+  /** An image of random bytes, 1 MiB and a bit (several of the native side's 128 KiB pieces, and a short last block). */
+  async function image(): Promise<{ fd: number; bytes: Buffer; close: () => Promise<void> }> {
+    dir = await mkdtemp(path.join(tmpdir(), 'spindle-crc-'));
+    const file = path.join(dir, 'img');
+    const bytes = cryptoRandomBytes(1024 * 1024 + 3 * CHECKSUM_BLOCK + 1000);
+    await writeFile(file, bytes);
+    const fh = await open(file, 'r');
+    return { fd: fh.fd, bytes, close: () => fh.close() };
+  }
+
+  it('read the bytes and give each block\'s CRC, across pieces and at any position', async (ctx) => {
+    if (!reads) return ctx.skip(`the addon's hardware path is not here (${CRC32C_IMPLEMENTATION})`);
+    const { fd, bytes, close } = await image();
+    try {
+      for (const [position, length] of [[0, 1024 * 1024], [8192 + 17, 200 * CHECKSUM_BLOCK], [4096, CHECKSUM_BLOCK]] as const) {
+        const target = Buffer.alloc(length, 0xee);
+        const crcs = new Uint32Array(length / CHECKSUM_BLOCK);
+        expect(await reads.preadBlocks!(fd, target, position, CHECKSUM_BLOCK, crcs)).toBe(length);
+        expect(target.equals(bytes.subarray(position, position + length))).toBe(true);
+        expect([...crcs]).toEqual([...crc32cBlocks(bytes.subarray(position, position + length))]);
+        const only = new Uint32Array(length / CHECKSUM_BLOCK);
+        expect(await reads.checksumFileBlocks!(fd, position, length, CHECKSUM_BLOCK, only)).toBe(length);
+        expect([...only]).toEqual([...crcs]);
+      }
+    } finally {
+      await close();
+    }
+  });
+
+  it('stop at the end of the file, with CRCs for the whole blocks read and none after', async (ctx) => {
+    if (!reads) return ctx.skip(`the addon's hardware path is not here (${CRC32C_IMPLEMENTATION})`);
+    const { fd, bytes, close } = await image();
+    try {
+      // From 2 blocks before the last whole one: 3 whole blocks, then 1000 bytes, then the end.
+      const position = bytes.length - 3 * CHECKSUM_BLOCK - 1000;
+      const crcs = new Uint32Array(5).fill(7);
+      const target = Buffer.alloc(5 * CHECKSUM_BLOCK);
+      expect(await reads.preadBlocks!(fd, target, position, CHECKSUM_BLOCK, crcs)).toBe(3 * CHECKSUM_BLOCK + 1000);
+      expect([...crcs.subarray(0, 3)]).toEqual([...crc32cBlocks(bytes.subarray(position, position + 3 * CHECKSUM_BLOCK))]);
+      expect([...crcs.subarray(3)]).toEqual([7, 7]);
+      const only = new Uint32Array(5).fill(7);
+      expect(await reads.checksumFileBlocks!(fd, position, 5 * CHECKSUM_BLOCK, CHECKSUM_BLOCK, only)).toBe(3 * CHECKSUM_BLOCK + 1000);
+      expect([...only]).toEqual([...crcs]);
+    } finally {
+      await close();
+    }
+  });
+
+  it('reject a failed read with the errno\'s code, and refuse bad arguments at once', async (ctx) => {
+    if (!reads) return ctx.skip(`the addon's hardware path is not here (${CRC32C_IMPLEMENTATION})`);
+    const { fd, close } = await image();
+    await close(); // fd is now closed: pread fails with EBADF
+    await expect(reads.checksumFileBlocks!(fd, 0, CHECKSUM_BLOCK, CHECKSUM_BLOCK, new Uint32Array(1))).rejects.toMatchObject({ code: 'EBADF' });
+    const crcs = new Uint32Array(2);
+    expect(() => reads.preadBlocks!(-1, Buffer.alloc(8192), 0, CHECKSUM_BLOCK, crcs)).toThrow(RangeError);
+    expect(() => reads.preadBlocks!(0, 'no' as unknown as Buffer, 0, CHECKSUM_BLOCK, crcs)).toThrow(new TypeError('preadBlocks: target must be a Uint8Array (or a Buffer)'));
+    expect(() => reads.preadBlocks!(0, Buffer.alloc(8192), 0.5, CHECKSUM_BLOCK, crcs)).toThrow(RangeError);
+    expect(() => reads.preadBlocks!(0, Buffer.alloc(8192), 0, 3000, crcs)).toThrow(new RangeError('preadBlocks: length 8192 is not a multiple of 3000'));
+    expect(() => reads.preadBlocks!(0, Buffer.alloc(8192), 0, CHECKSUM_BLOCK, new Uint32Array(1))).toThrow(new RangeError('preadBlocks: out holds 1 CRCs, 2 needed'));
+    expect(() => reads.checksumFileBlocks!(0, 0, 8192, 1 << 20, crcs)).toThrow(RangeError);
+    expect(() => reads.checksumFileBlocks!(0, 0, 8192, CHECKSUM_BLOCK, [] as unknown as Uint32Array)).toThrow(new TypeError('checksumFileBlocks: out must be a Uint32Array'));
+  });
+
+  it('are what the engine hands image-file members (checksummedReads)', (ctx) => {
+    if (!reads) return ctx.skip(`the addon's hardware path is not here (${CRC32C_IMPLEMENTATION})`);
+    expect(checksummedReads?.preadBlocks).toBe(reads.preadBlocks);
+    expect(checksummedReads?.checksumFileBlocks).toBe(reads.checksumFileBlocks);
   });
 });

@@ -51,6 +51,19 @@ export interface BlockDevice {
   readv?(offset: number, targets: readonly Buffer[]): Promise<void>;
   /** Optional: writes `parts` back to back from `offset` as one device request. Same errors as write(). */
   writev?(offset: number, parts: readonly Uint8Array[], options?: WriteOptions): Promise<void>;
+  /**
+   * Optional: readInto() that also writes the CRC32C of each `blockBytes` of
+   * `target` into `crcs` (target.length must be a whole number of blocks),
+   * computed where the bytes were read, while they are still in cache. Same
+   * errors as read().
+   */
+  readIntoCrc32c?(offset: number, target: Buffer, blockBytes: number, crcs: Uint32Array): Promise<void>;
+  /**
+   * Optional: the CRC32C of each `blockBytes` from `offset` into `crcs`,
+   * without handing the bytes back (a verify pass that needs only the
+   * checksums). Same errors as read().
+   */
+  crc32cBlocks?(offset: number, length: number, blockBytes: number, crcs: Uint32Array): Promise<void>;
 
   close(): Promise<void>;
 }

@@ -1,8 +1,9 @@
-import { promises as fsp } from 'node:fs';
+import fs, { promises as fsp } from 'node:fs';
+import { crc32c } from '@node-rs/crc32';
 import path from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { DisconnectedError } from './block-device.js';
-import { FileBlockDevice } from './file-device.js';
+import { FileBlockDevice, type ChecksummedReads } from './file-device.js';
 import { cleanupAll, makeImage, tempDir } from './test-support.js';
 
 afterEach(cleanupAll);
@@ -74,5 +75,97 @@ describe('FileBlockDevice', () => {
     await d.close();
     for (const r of await Promise.all(reads)) expect(r.length).toBe(1 << 20);
     await expect(d.read(0, 1)).rejects.toBeInstanceOf(DisconnectedError);
+  });
+
+  describe('checksummed reads (readIntoCrc32c, crc32cBlocks)', () => {
+    // A stand-in in JavaScript for the engine's native reads (spindle-crc32c, tested in
+    // main/engine/checksum.test.ts): what is tested here is the device around them.
+    const crcOf = (b: Uint8Array): number => crc32c(b) >>> 0;
+    const blocksInto = (data: Uint8Array, blockBytes: number, crcs: Uint32Array): void => {
+      for (let i = 0; i * blockBytes < data.length; i++) crcs[i] = crcOf(data.subarray(i * blockBytes, (i + 1) * blockBytes));
+    };
+    const pread = (fd: number, target: Uint8Array, position: number): Promise<number> =>
+      new Promise((resolve, reject) => fs.read(fd, target, 0, target.length, position, (err, n) => (err ? reject(err) : resolve(n))));
+    let calls = 0;
+    const stand: ChecksummedReads = {
+      async preadBlocks(fd, target, position, blockBytes, crcs) {
+        calls++;
+        const n = await pread(fd, target, position);
+        blocksInto(target.subarray(0, n - (n % blockBytes)), blockBytes, crcs);
+        return n;
+      },
+      async checksumFileBlocks(fd, position, length, blockBytes, crcs) {
+        calls++;
+        const scratch = Buffer.alloc(length);
+        const n = await pread(fd, scratch, position);
+        blocksInto(scratch.subarray(0, n - (n % blockBytes)), blockBytes, crcs);
+        return n;
+      },
+      crc32cBlocks: blocksInto,
+    };
+
+    it('are offered only when the opener gives native reads', async () => {
+      const dir = await tempDir();
+      const file = path.join(dir, 'img');
+      await makeImage(file, 65536);
+      const plain = await FileBlockDevice.open(file);
+      expect(plain.readIntoCrc32c).toBeUndefined();
+      expect(plain.crc32cBlocks).toBeUndefined();
+      await plain.close();
+    });
+
+    it('give the bytes and their CRCs; past the end of a file that shrank, zeroes and zeroes\' CRCs', async () => {
+      const dir = await tempDir();
+      const file = path.join(dir, 'img');
+      const orig = await makeImage(file, 65536);
+      const d = await FileBlockDevice.open(file, { checksummedReads: stand });
+      const target = Buffer.alloc(16384);
+      const crcs = new Uint32Array(4);
+      await d.readIntoCrc32c!(8192, target, 4096, crcs);
+      expect(target.equals(orig.subarray(8192, 24576))).toBe(true);
+      expect([...crcs]).toEqual([0, 1, 2, 3].map((i) => crcOf(orig.subarray(8192 + i * 4096, 8192 + (i + 1) * 4096))));
+      // The file now ends 1000 bytes into the second block of the range.
+      await fsp.truncate(file, 8192 + 4096 + 1000);
+      const expected = Buffer.alloc(16384);
+      orig.copy(expected, 0, 8192, 8192 + 4096 + 1000);
+      await d.readIntoCrc32c!(8192, target, 4096, crcs);
+      expect(target.equals(expected)).toBe(true);
+      const want = [0, 1, 2, 3].map((i) => crcOf(expected.subarray(i * 4096, (i + 1) * 4096)));
+      expect([...crcs]).toEqual(want);
+      const only = new Uint32Array(4);
+      await d.crc32cBlocks!(8192, 16384, 4096, only);
+      expect([...only]).toEqual(want);
+      await d.close();
+    });
+
+    it('refuse a range outside the file or not in whole blocks (EINVAL), and reads after close', async () => {
+      const dir = await tempDir();
+      const file = path.join(dir, 'img');
+      await makeImage(file, 65536);
+      const d = await FileBlockDevice.open(file, { checksummedReads: stand });
+      calls = 0;
+      await expect(d.readIntoCrc32c!(61440, Buffer.alloc(8192), 4096, new Uint32Array(2))).rejects.toMatchObject({ errno: 'EINVAL' });
+      await expect(d.crc32cBlocks!(0, 6000, 4096, new Uint32Array(2))).rejects.toMatchObject({ errno: 'EINVAL' });
+      await expect(d.crc32cBlocks!(0, 8192, 4096, new Uint32Array(1))).rejects.toMatchObject({ errno: 'EINVAL' });
+      expect(calls).toBe(0);
+      await d.close();
+      await expect(d.crc32cBlocks!(0, 4096, 4096, new Uint32Array(1))).rejects.toBeInstanceOf(DisconnectedError);
+    });
+
+    it('turn a failed native read into the device\'s errors', async () => {
+      const dir = await tempDir();
+      const file = path.join(dir, 'img');
+      await makeImage(file, 65536);
+      const failing = (code: string): ChecksummedReads => ({
+        ...stand,
+        checksumFileBlocks: () => Promise.reject(Object.assign(new Error(`${code}: it failed`), { code })),
+      });
+      const io = await FileBlockDevice.open(file, { checksummedReads: failing('EIO') });
+      await expect(io.crc32cBlocks!(0, 4096, 4096, new Uint32Array(1))).rejects.toMatchObject({ errno: 'EIO' });
+      await io.close();
+      const gone = await FileBlockDevice.open(file, { checksummedReads: failing('EBADF') });
+      await expect(gone.crc32cBlocks!(0, 4096, 4096, new Uint32Array(1))).rejects.toBeInstanceOf(DisconnectedError);
+      await gone.close();
+    });
   });
 });

@@ -41,6 +41,23 @@ function zeroes(): Buffer {
 
 export interface FileBlockDeviceOptions {
   readonly readOnly?: boolean;
+  /**
+   * Native reads that checksum as they go; when given, the device offers
+   * readIntoCrc32c and crc32cBlocks. The engine passes spindle-crc32c's.
+   */
+  readonly checksummedReads?: ChecksummedReads;
+}
+
+/**
+ * Reads that CRC32C each block in the thread that read it (spindle-crc32c's
+ * preadBlocks and checksumFileBlocks). Both resolve with the bytes read:
+ * fewer than asked only at end of file. Errors carry fs-style codes.
+ */
+export interface ChecksummedReads {
+  preadBlocks(fd: number, target: Uint8Array, position: number, blockBytes: number, crcs: Uint32Array): Promise<number>;
+  checksumFileBlocks(fd: number, position: number, length: number, blockBytes: number, crcs: Uint32Array): Promise<number>;
+  /** CRC32C per block in this thread: for the zeroes past a short read. */
+  crc32cBlocks(data: Uint8Array, blockBytes: number, crcs: Uint32Array): void;
 }
 
 /** fs error codes → the NBD errno a client should see. */
@@ -66,7 +83,10 @@ export class FileBlockDevice implements BlockDevice {
   private active = 0;
   private idleWaiters: (() => void)[] = [];
 
-  private constructor(path: string, fh: FileHandle, size: number, readOnly: boolean) {
+  readonly readIntoCrc32c?: (offset: number, target: Buffer, blockBytes: number, crcs: Uint32Array) => Promise<void>;
+  readonly crc32cBlocks?: (offset: number, length: number, blockBytes: number, crcs: Uint32Array) => Promise<void>;
+
+  private constructor(path: string, fh: FileHandle, size: number, readOnly: boolean, checksummed: ChecksummedReads | undefined) {
     this.path = path;
     this.fh = fh;
     this.fd = fh.fd;
@@ -82,6 +102,12 @@ export class FileBlockDevice implements BlockDevice {
       minimumBlockSize: 1,
       preferredBlockSize: 4096,
     };
+    if (checksummed) {
+      this.readIntoCrc32c = (offset, target, blockBytes, crcs) =>
+        this.checksummedRead(offset, target.length, blockBytes, crcs, () => checksummed.preadBlocks(this.fd, target, offset, blockBytes, crcs), target, checksummed);
+      this.crc32cBlocks = (offset, length, blockBytes, crcs) =>
+        this.checksummedRead(offset, length, blockBytes, crcs, () => checksummed.checksumFileBlocks(this.fd, offset, length, blockBytes, crcs), undefined, checksummed);
+    }
   }
 
   /** Opens an existing regular file; throws a clear Error for missing files and directories. */
@@ -103,7 +129,7 @@ export class FileBlockDevice implements BlockDevice {
     } catch (err) {
       throw new Error(`cannot open image file ${path}: ${(err as Error).message}`);
     }
-    return new FileBlockDevice(path, fh, st.size, readOnly);
+    return new FileBlockDevice(path, fh, st.size, readOnly, options.checksummedReads);
   }
 
   async read(offset: number, length: number): Promise<Buffer> {
@@ -135,6 +161,48 @@ export class FileBlockDevice implements BlockDevice {
         }
       });
     });
+  }
+
+  /**
+   * readIntoCrc32c / crc32cBlocks: `read()` reads and checksums it all (the
+   * native side loops over short reads until end of file). Short of the end
+   * (the file shrank under us), the rest reads as zeroes, as in readInto,
+   * and the blocks from the one the file ends in are read and checksummed
+   * here.
+   */
+  private async checksummedRead(
+    offset: number,
+    length: number,
+    blockBytes: number,
+    crcs: Uint32Array,
+    read: () => Promise<number>,
+    target: Buffer | undefined,
+    checksummed: ChecksummedReads,
+  ): Promise<void> {
+    this.check(offset, length);
+    if (!Number.isInteger(blockBytes) || blockBytes <= 0 || length % blockBytes !== 0 || crcs.length < length / blockBytes) {
+      throw new BlockDeviceError('EINVAL', `checksummed read of ${length} bytes in ${blockBytes}-byte blocks into ${crcs.length} CRCs`);
+    }
+    this.active++;
+    try {
+      const n = await read();
+      if (n < length) {
+        const from = n - (n % blockBytes);
+        const tail = target ? target.subarray(from) : Buffer.allocUnsafe(length - from);
+        let got = 0;
+        while (got < tail.length) {
+          const k = await this.pread(tail, got, tail.length - got, offset + from + got);
+          if (k === 0) break;
+          got += k;
+        }
+        tail.fill(0, got);
+        checksummed.crc32cBlocks(tail, blockBytes, crcs.subarray(from / blockBytes));
+      }
+    } catch (e) {
+      throw toDeviceError(e, `read ${offset}+${length}`);
+    } finally {
+      this.idle();
+    }
   }
 
   private async finishRead(err: NodeJS.ErrnoException | null, n: number, buf: Buffer, offset: number): Promise<void> {

@@ -10,3 +10,14 @@ export declare function crc32cBlocksPortable(data: Uint8Array, blockBytes: numbe
 export declare const hardware: boolean;
 /** The path crc32c and crc32cBlocks take, in words. */
 export declare const implementation: string;
+/**
+ * Reads target.length bytes of file descriptor `fd` at `position` into
+ * `target` in a thread-pool thread, which also writes the CRC32C of each
+ * `blockBytes` (1 to 131072; target.length a multiple of it) into `crcs`
+ * while the bytes are still in its cache. Resolves with the bytes read:
+ * fewer only at end of file (blocks past it get no CRC). Rejects with an
+ * Error whose `code` names the errno (EIO, EBADF, …). Not on Windows.
+ */
+export declare function preadBlocks(fd: number, target: Uint8Array, position: number, blockBytes: number, crcs: Uint32Array): Promise<number>;
+/** preadBlocks without keeping the bytes: each thread reads into its own small scratch buffer. */
+export declare function checksumFileBlocks(fd: number, position: number, length: number, blockBytes: number, crcs: Uint32Array): Promise<number>;

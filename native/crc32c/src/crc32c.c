@@ -27,6 +27,7 @@
 #include <stddef.h>
 #include <stdint.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #if defined(__x86_64__) && (defined(__GNUC__) || defined(__clang__))
@@ -345,6 +346,247 @@ static napi_value crc32c_blocks_call(napi_env env, napi_callback_info info, int 
   return NULL; /* undefined */
 }
 
+#ifndef _WIN32
+/*
+ * preadBlocks(fd, target, position, blockBytes, out): Promise<number>.
+ *
+ * Why: a scrub or a rebuild reads a slab from an image file and checks a
+ * CRC per block. With fs.read the thread pool copies the bytes out of the
+ * page cache into a buffer much larger than the core's cache, and the main
+ * thread then reads them all again from memory for the CRC, alone on one
+ * core. Here the pool thread that reads also checksums, PIECE bytes at a
+ * time while they are still in its cache, and both cores share the work.
+ *
+ * Reads target.length bytes at `position` (looping over short reads and
+ * EINTR), writes the CRC32C of each whole block read into out[0…], and
+ * resolves with the bytes read: less than asked only at end of file. A
+ * failed pread rejects with an Error whose `code` is the errno's name (as
+ * fs errors have) and `errno` its number. The caller must leave `target`
+ * alone until the promise settles, as with fs.read.
+ */
+#include <errno.h>
+#include <unistd.h>
+
+#define PIECE (128 * 1024)
+
+typedef struct {
+  napi_async_work work;
+  napi_deferred deferred;
+  napi_ref target_ref;
+  napi_ref out_ref;
+  int fd;
+  uint8_t *data;
+  size_t length;
+  int64_t position;
+  size_t block;
+  uint32_t *out;
+  size_t done;
+  int error;
+} pread_job;
+
+/* Each pool thread's scratch for reads whose bytes nobody keeps (checksumFileBlocks): small, so it stays in cache. */
+static pthread_key_t scratch_key;
+static pthread_once_t scratch_once = PTHREAD_ONCE_INIT;
+static void make_scratch_key(void) { pthread_key_create(&scratch_key, free); }
+static uint8_t *thread_scratch(void) {
+  pthread_once(&scratch_once, make_scratch_key);
+  uint8_t *scratch = pthread_getspecific(scratch_key);
+  if (scratch == NULL) {
+    scratch = malloc(PIECE);
+    if (scratch != NULL) pthread_setspecific(scratch_key, scratch);
+  }
+  return scratch;
+}
+
+static void pread_execute(napi_env env, void *arg) {
+  (void)env;
+  pread_job *job = arg;
+  uint8_t *scratch = NULL;
+  if (job->data == NULL && (scratch = thread_scratch()) == NULL) {
+    job->error = ENOMEM;
+    return;
+  }
+  /* Pieces end on block boundaries, so each is checksummed whole right after its read. */
+  const size_t piece = PIECE - PIECE % job->block;
+  size_t checked = 0; /* bytes whose blocks have their CRC */
+  size_t start = 0;   /* where the piece being read began */
+  while (job->done < job->length) {
+    if (job->done == start + piece || job->done == checked) start = job->done;
+    size_t want = start + piece - job->done;
+    if (want > job->length - job->done) want = job->length - job->done;
+    uint8_t *into = scratch != NULL ? scratch + (job->done - start) : job->data + job->done;
+    ssize_t n = pread(job->fd, into, want, (off_t)(job->position + (int64_t)job->done));
+    if (n < 0) {
+      if (errno == EINTR) continue;
+      job->error = errno;
+      return;
+    }
+    if (n == 0) break; /* end of file */
+    job->done += (size_t)n;
+    size_t whole = job->done - job->done % job->block;
+    if (whole > checked) {
+      const uint8_t *from = scratch != NULL ? scratch + (checked - start) : job->data + checked;
+      blocks_any(from, job->block, (whole - checked) / job->block, job->out + checked / job->block, 0);
+      checked = whole;
+    }
+  }
+}
+
+static const char *errno_name(int e) {
+  switch (e) {
+    case EIO: return "EIO";
+    case EBADF: return "EBADF";
+    case EINVAL: return "EINVAL";
+    case EFAULT: return "EFAULT";
+    case ENOMEM: return "ENOMEM";
+    case EISDIR: return "EISDIR";
+    case ENXIO: return "ENXIO";
+    case EOVERFLOW: return "EOVERFLOW";
+    case EAGAIN: return "EAGAIN";
+    default: return "EIO";
+  }
+}
+
+static void pread_complete(napi_env env, napi_status status, void *arg) {
+  pread_job *job = arg;
+  napi_value value = NULL;
+  if (status != napi_ok) {
+    napi_value message;
+    napi_create_string_utf8(env, "preadBlocks: the read was cancelled", NAPI_AUTO_LENGTH, &message);
+    napi_create_error(env, NULL, message, &value);
+    napi_reject_deferred(env, job->deferred, value);
+  } else if (job->error != 0) {
+    char text[160];
+    snprintf(text, sizeof text, "%s: %s, pread %zu bytes at %lld", errno_name(job->error), strerror(job->error), job->length, (long long)job->position);
+    napi_value message, code, number;
+    napi_create_string_utf8(env, text, NAPI_AUTO_LENGTH, &message);
+    napi_create_error(env, NULL, message, &value);
+    napi_create_string_utf8(env, errno_name(job->error), NAPI_AUTO_LENGTH, &code);
+    napi_create_int32(env, -job->error, &number);
+    napi_set_named_property(env, value, "code", code);
+    napi_set_named_property(env, value, "errno", number);
+    napi_reject_deferred(env, job->deferred, value);
+  } else {
+    napi_create_double(env, (double)job->done, &value);
+    napi_resolve_deferred(env, job->deferred, value);
+  }
+  if (job->target_ref != NULL) napi_delete_reference(env, job->target_ref);
+  napi_delete_reference(env, job->out_ref);
+  napi_delete_async_work(env, job->work);
+  free(job);
+}
+
+/* Reads a non-negative integer argument (a safe integer) into *value; 0 after throwing. */
+static int integer_arg(napi_env env, napi_value value, const char *what, double max, double *result) {
+  char message[160];
+  if (!is_number(env, value)) {
+    snprintf(message, sizeof message, "%s must be a number", what);
+    throw_type(env, message);
+    return 0;
+  }
+  if (napi_get_value_double(env, value, result) != napi_ok) {
+    throw_last(env);
+    return 0;
+  }
+  if (!(*result >= 0 && *result <= max) || floor(*result) != *result) {
+    snprintf(message, sizeof message, "%s must be an integer from 0 to %.0f, not %g", what, max, *result);
+    throw_range(env, message);
+    return 0;
+  }
+  return 1;
+}
+
+/*
+ * The two reads' common part: argv is (fd, [target,] position, [length,]
+ * blockBytes, out); target NULL means length comes from argv and the bytes
+ * go to the thread's scratch.
+ */
+static napi_value queue_read(napi_env env, const char *fn, int fd, napi_value target, double position, double length_number,
+                             double block_number, napi_value out_value) {
+  char message[200];
+  void *data = NULL;
+  size_t length = (size_t)length_number;
+  if (target != NULL && !typed_array(env, target, napi_uint8_array, &data, &length)) {
+    snprintf(message, sizeof message, "%s: target must be a Uint8Array (or a Buffer)", fn);
+    return throw_type(env, message);
+  }
+  if (block_number < 1) {
+    snprintf(message, sizeof message, "%s: blockBytes must be from 1 to %d, not 0", fn, PIECE);
+    return throw_range(env, message);
+  }
+  void *out = NULL;
+  size_t out_length = 0;
+  if (!typed_array(env, out_value, napi_uint32_array, &out, &out_length)) {
+    snprintf(message, sizeof message, "%s: out must be a Uint32Array", fn);
+    return throw_type(env, message);
+  }
+  size_t block = (size_t)block_number;
+  if (length % block != 0) {
+    snprintf(message, sizeof message, "%s: length %zu is not a multiple of %zu", fn, length, block);
+    return throw_range(env, message);
+  }
+  if (out_length < length / block) {
+    snprintf(message, sizeof message, "%s: out holds %zu CRCs, %zu needed", fn, out_length, length / block);
+    return throw_range(env, message);
+  }
+  pread_job *job = calloc(1, sizeof *job);
+  if (job == NULL) {
+    napi_throw_error(env, "ENOMEM", "out of memory");
+    return NULL;
+  }
+  job->fd = fd;
+  job->data = data;
+  job->length = length;
+  job->position = (int64_t)position;
+  job->block = block;
+  job->out = out;
+  napi_value promise, name;
+  /* References keep the arrays alive (and their memory in place) until the read completes. */
+  if ((target != NULL && napi_create_reference(env, target, 1, &job->target_ref) != napi_ok) ||
+      napi_create_reference(env, out_value, 1, &job->out_ref) != napi_ok || napi_create_promise(env, &job->deferred, &promise) != napi_ok ||
+      napi_create_string_utf8(env, fn, NAPI_AUTO_LENGTH, &name) != napi_ok ||
+      napi_create_async_work(env, NULL, name, pread_execute, pread_complete, job, &job->work) != napi_ok || napi_queue_async_work(env, job->work) != napi_ok) {
+    free(job); /* leaks the references on this never-seen path rather than risk a double free */
+    return throw_last(env);
+  }
+  return promise;
+}
+
+/* preadBlocks(fd, target, position, blockBytes, out): Promise<number>. */
+static napi_value js_pread_blocks(napi_env env, napi_callback_info info) {
+  size_t argc = 5;
+  napi_value argv[5];
+  napi_value undefined;
+  CHECK(napi_get_undefined(env, &undefined));
+  for (size_t i = 0; i < 5; i++) argv[i] = undefined;
+  CHECK(napi_get_cb_info(env, info, &argc, argv, NULL, NULL));
+  double fd, position, block;
+  if (!integer_arg(env, argv[0], "preadBlocks: fd", 2147483647.0, &fd) || !integer_arg(env, argv[2], "preadBlocks: position", 9007199254740991.0, &position) ||
+      !integer_arg(env, argv[3], "preadBlocks: blockBytes", PIECE, &block)) {
+    return NULL;
+  }
+  return queue_read(env, "preadBlocks", (int)fd, argv[1], position, 0, block, argv[4]);
+}
+
+/* checksumFileBlocks(fd, position, length, blockBytes, out): Promise<number>. */
+static napi_value js_checksum_file_blocks(napi_env env, napi_callback_info info) {
+  size_t argc = 5;
+  napi_value argv[5];
+  napi_value undefined;
+  CHECK(napi_get_undefined(env, &undefined));
+  for (size_t i = 0; i < 5; i++) argv[i] = undefined;
+  CHECK(napi_get_cb_info(env, info, &argc, argv, NULL, NULL));
+  double fd, position, length, block;
+  if (!integer_arg(env, argv[0], "checksumFileBlocks: fd", 2147483647.0, &fd) ||
+      !integer_arg(env, argv[1], "checksumFileBlocks: position", 9007199254740991.0, &position) ||
+      !integer_arg(env, argv[2], "checksumFileBlocks: length", 9007199254740991.0, &length) ||
+      !integer_arg(env, argv[3], "checksumFileBlocks: blockBytes", PIECE, &block)) {
+    return NULL;
+  }
+  return queue_read(env, "checksumFileBlocks", (int)fd, NULL, position, length, block, argv[4]);
+}
+#endif
+
 /*
  * One C function per JS function: V8's CPU profiles name native code by the
  * C callback, so variants sharing one would all show under one name.
@@ -367,6 +609,10 @@ NAPI_MODULE_INIT() {
   CHECK(add_function(env, exports, "crc32cBlocks", js_crc32c_blocks));
   CHECK(add_function(env, exports, "crc32cPortable", js_crc32c_portable));
   CHECK(add_function(env, exports, "crc32cBlocksPortable", js_crc32c_blocks_portable));
+#ifndef _WIN32
+  CHECK(add_function(env, exports, "preadBlocks", js_pread_blocks));
+  CHECK(add_function(env, exports, "checksumFileBlocks", js_checksum_file_blocks));
+#endif
   napi_value hardware, implementation;
   CHECK(napi_get_boolean(env, use_hardware != 0, &hardware));
   const char *name = use_hardware ? "sse4.2, 3 interleaved chains" : "portable slice-by-8";
