@@ -405,6 +405,7 @@ export class ChunkIo {
     firstBlock: number,
     count: number,
     skip?: readonly boolean[],
+    countChecksums = true,
   ): Promise<ColumnRead | undefined> {
     const { member, slab } = this.columns[column]!;
     if (!member.usable) return undefined;
@@ -470,7 +471,7 @@ export class ChunkIo {
       else mismatches++;
     }
     // Counted once the shared CRCs are no longer needed (the count's listeners run now).
-    for (let n = 0; n < mismatches; n++) this.ctx.errorCounted(member, 'checksum');
+    if (countChecksums) for (let n = 0; n < mismatches; n++) this.ctx.errorCounted(member, 'checksum');
     return { data, ok, table, firstBlock };
   }
 
@@ -509,6 +510,7 @@ export class ChunkIo {
     firstBlock: number,
     count: number,
     include?: readonly boolean[],
+    countChecksums = true,
   ): Promise<Array<ColumnRead | undefined>> {
     const reads = new Array<ColumnRead | undefined>(this.columns.length);
     const used = new Set<number>(
@@ -516,7 +518,7 @@ export class ChunkIo {
     );
     await Promise.all(
       [...used].map(async (column) => {
-        reads[column] = await this.readColumn(column, firstBlock, count);
+        reads[column] = await this.readColumn(column, firstBlock, count, undefined, countChecksums);
       }),
     );
     return reads;
@@ -876,7 +878,8 @@ export class ChunkIo {
   async repairRow(row: number): Promise<number> {
     const map = this.ctx.layout.row(this.spec, row);
     const firstBlock = row * BLOCKS_PER_UNIT;
-    const reads = await this.readRowColumns(map, firstBlock, BLOCKS_PER_UNIT);
+    // Every repair follows a read that found (and counted) the bad blocks: not counted twice.
+    const reads = await this.readRowColumns(map, firstBlock, BLOCKS_PER_UNIT, undefined, false);
     let rewritten = 0;
     const rewrite = async (column: number, b: number, block: Buffer): Promise<void> => {
       if (await this.writeColumn(column, row, firstBlock + b, block, false)) rewritten++;
@@ -933,7 +936,8 @@ export class ChunkIo {
   async resyncRow(row: number): Promise<number> {
     const map = this.ctx.layout.row(this.spec, row);
     const firstBlock = row * BLOCKS_PER_UNIT;
-    const reads = await this.readRowColumns(map, firstBlock, BLOCKS_PER_UNIT);
+    // A block torn by the crash is not corruption: its mismatch is not counted as a checksum error.
+    const reads = await this.readRowColumns(map, firstBlock, BLOCKS_PER_UNIT, undefined, false);
     let rewritten = 0;
     const rewrite = async (column: number, b: number, block: Buffer): Promise<void> => {
       if (await this.writeColumn(column, row, firstBlock + b, block, false)) rewritten++;
@@ -1282,6 +1286,17 @@ export class ChunkIo {
     const blocks = count * BLOCKS_PER_UNIT;
     const buffers = this.columns.map(() => jobBuffers.take(blocks * CHECKSUM_BLOCK));
     try {
+      // Mirrors need no bytes to check, only each block's CRC: where every
+      // column's device can checksum without handing the bytes back, a first
+      // pass does only that, and the rows are read for real only when it
+      // finds anything short of all well (then counted and repaired there).
+      const mirrored = this.ctx.layout.row(this.spec, first).p === undefined;
+      if (mirrored && this.columns.every((c) => c.member.usable && c.member.device?.crc32cBlocks !== undefined)) {
+        const checked = await Promise.allSettled(this.columns.map((_, c) => this.scrubColumn(c, firstBlock, blocks, buffers[c]!, true, true)));
+        if (checked.every((s) => s.status === 'fulfilled' && s.value !== undefined && !s.value.ok.includes(false))) {
+          return { bytesRead: this.columns.length * blocks * CHECKSUM_BLOCK, bad: [], repaired: 0, unchecked: 0 };
+        }
+      }
       // Settled, not all: no buffer goes back to the pool while a read may still fill it.
       const settled = await Promise.allSettled(this.columns.map((_, c) => this.scrubColumn(c, firstBlock, blocks, buffers[c]!)));
       const reads = settled.map((s) => {
@@ -1323,7 +1338,7 @@ export class ChunkIo {
    * same blocks (copyColumnRows) that counts their errors; nothing is
    * counted here, though a lost member still fails.
    */
-  private async scrubColumn(column: number, firstBlock: number, count: number, target: Buffer, quiet = false): Promise<ColumnRead | undefined> {
+  private async scrubColumn(column: number, firstBlock: number, count: number, target: Buffer, quiet = false, checksumsOnly = false): Promise<ColumnRead | undefined> {
     const { member, slab } = this.columns[column]!;
     if (!member.usable) return undefined;
     // Quiet: a lost member still fails (columnError's other half), an I/O error is not counted.
@@ -1358,10 +1373,19 @@ export class ChunkIo {
       return { data: target, ok, table, firstBlock };
     }
     const span = target.subarray(lo * CHECKSUM_BLOCK, (hi + 1) * CHECKSUM_BLOCK);
+    // Devices that checksum where they read (image files: in the thread pool,
+    // while the bytes are in that core's cache) hand the CRCs back with the data.
+    let nativeCrcs: Uint32Array | undefined;
     try {
       const device = member.device!;
       const offset = member.slabOffset(slab, (firstBlock + lo) * CHECKSUM_BLOCK);
-      if (device.readInto) await device.readInto(offset, span);
+      if (checksumsOnly && device.crc32cBlocks) {
+        nativeCrcs = new Uint32Array(hi - lo + 1);
+        await device.crc32cBlocks(offset, span.length, CHECKSUM_BLOCK, nativeCrcs);
+      } else if (device.readIntoCrc32c) {
+        nativeCrcs = new Uint32Array(hi - lo + 1);
+        await device.readIntoCrc32c(offset, span, CHECKSUM_BLOCK, nativeCrcs);
+      } else if (device.readInto) await device.readInto(offset, span);
       else (await device.read(offset, span.length)).copy(span);
       member.bytesRead += span.length;
     } catch (error) {
@@ -1374,7 +1398,7 @@ export class ChunkIo {
     if (lo > 0) target.fill(0, 0, lo * CHECKSUM_BLOCK);
     if (hi < count - 1) target.fill(0, (hi + 1) * CHECKSUM_BLOCK);
     // The span's CRCs in one call (block i at crcs[i - lo]), compared before anything else runs.
-    const crcs = crc32cBlocksScratch(span, hi - lo + 1);
+    const crcs = nativeCrcs ?? crc32cBlocksScratch(span, hi - lo + 1);
     let mismatches = 0;
     for (let i = lo; i <= hi; i++) {
       if (table.isUnwritten(firstBlock + i)) {

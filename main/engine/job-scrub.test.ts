@@ -4,15 +4,19 @@
  * holds) are found while reads and writes go on, reported with where their
  * good data came from, and repaired on the member.
  */
-import { describe, expect, it } from 'vitest';
+import { mkdtemp, rm, truncate, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { afterEach, describe, expect, it } from 'vitest';
 import { CHECKSUM_BLOCK } from './checksum-block.js';
-import { crc32c } from './checksum.js';
+import { checksummedReads, crc32c } from './checksum.js';
 import type { ChunkIo } from './chunk-io.js';
 import { layouts } from './layouts.js';
-import { deviceMap, expectFullRedundancy, fill, memorySources, newPool, workload } from './jobs-workload.fixture.js';
+import { deviceMap, expectFullRedundancy, fill, memberBytes, memorySources, newPool, workload } from './jobs-workload.fixture.js';
+import { openMember } from './member-uri.js';
 import { encodeChecksum } from './slab-checksums.js';
 import { importPool } from './pool-open.js';
-import type { Pool } from './pool.js';
+import type { MemberSource, Pool } from './pool.js';
 
 /** Flips a byte of block `block` of row `row` of a column, on the member's device. */
 async function flip(chunk: ChunkIo, column: number, row: number, block: number): Promise<{ chunk: number; row: number; block: number; member: string; at: number; good: Buffer }> {
@@ -29,9 +33,33 @@ async function raw(pool: Pool, member: string, at: number): Promise<Buffer> {
   return pool.members.get(member)!.device!.read(at, CHECKSUM_BLOCK);
 }
 
+/** Members as image files, opened as the engine host opens them (reads checksummed in the thread pool where the addon runs). */
+async function imageSources(dir: string, count: number): Promise<MemberSource[]> {
+  const sources: MemberSource[] = [];
+  for (let i = 0; i < count; i++) {
+    const file = path.join(dir, `m${i}.img`);
+    await writeFile(file, Buffer.alloc(0));
+    await truncate(file, memberBytes(12));
+    sources.push({ uri: `file:${file}`, device: await openMember(`file:${file}`) });
+  }
+  return sources;
+}
+
 describe('scrub', () => {
-  it('finds and repairs bad data, bad parity and stale parity, reporting where the good data came from', async () => {
-    const sources = memorySources(5);
+  let dir: string | undefined;
+  afterEach(async () => {
+    if (dir) await rm(dir, { recursive: true, force: true });
+    dir = undefined;
+  });
+
+  it.each(['memory devices', 'image files'])('finds and repairs bad data, bad parity and stale parity, reporting where the good data came from (%s)', async (kind) => {
+    let sources: MemberSource[];
+    if (kind === 'image files') {
+      dir = await mkdtemp(path.join(tmpdir(), 'spindle-scrub-'));
+      sources = await imageSources(dir, 5);
+      // The image files' fast paths: CRCs from the thread pool, and mirrors checked without their bytes.
+      if (checksummedReads) expect(sources[0]!.device.crc32cBlocks).toBeDefined();
+    } else sources = memorySources(5);
     const pool = await newPool(sources);
     pool.jobs.tuning = { ...pool.jobs.tuning, maxRate: undefined };
     const mirror = await pool.createVolume({ name: 'm', size: 2 * 1024 * 1024, layout: 'raid1' });
@@ -80,6 +108,9 @@ describe('scrub', () => {
     }
     expect(report.badBlocks.find((b) => b.problem === 'parity' && b.member === pc.member.uuid)).toMatchObject({ row: 9, block: 0, from: 'parity' });
     expect(report.blocksRepaired).toBeGreaterThanOrEqual(planted.length + 1);
+    // Counted once, though a mirror's rows with a bad block are read twice (checksums first, then bytes).
+    const counted = [...pool.members.values()].reduce((sum, m) => sum + m.errors.checksum, 0);
+    expect(counted).toBe(report.badBlocks.filter((b) => b.problem === 'checksum').length);
     // Repaired on the members themselves.
     for (const bad of planted) expect((await raw(pool, bad.member, bad.at)).equals(bad.good)).toBe(true);
     expect((await raw(pool, pc.member.uuid, staleAt)).equals(staleGood)).toBe(true);
