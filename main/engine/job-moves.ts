@@ -6,7 +6,7 @@
  */
 import type { SlabAddress } from './allocator.js';
 import type { ChunkIo, CopyResult } from './chunk-io.js';
-import { JobError, JobStop, type JobAttachment, type JobClaims, type JobContext, type JobHost, type MemberSpace, type VolumeRedundancy } from './job-types.js';
+import { JobError, JobStop, type JobAttachment, type JobClaims, type JobContext, type JobHost, type JobTuning, type MemberSpace, type VolumeRedundancy } from './job-types.js';
 import { STRIPE_UNIT } from './layout.js';
 import { layouts } from './layouts.js';
 import type { Member } from './member.js';
@@ -154,6 +154,13 @@ export async function runMoves(ctx: JobContext, next: () => MoveChoice | undefin
 
 /** Batches in flight while the governor holds a job back (fewer if tuning.depth says so). */
 export const THROTTLED_DEPTH = 2;
+/** Rows per batch while the governor holds a job back: small, so no foreground request waits long behind one. */
+const THROTTLED_ROWS = 4;
+
+/** Rows per batch while held back: THROTTLED_ROWS, or a quarter of tuning.batchRows when that is smaller (tests). */
+export function throttledRows(tuning: JobTuning): number {
+  return Math.max(1, Math.min(THROTTLED_ROWS, Math.floor(tuning.batchRows / 4)));
+}
 /** Of tuning.checkpointBytes, while the governor holds the job back. */
 const THROTTLED_CHECKPOINT_SHARE = 1 / 8;
 
@@ -173,7 +180,7 @@ async function copySlab(ctx: JobContext, move: SlabMove): Promise<void> {
       while (inflight.size >= depth && failure === undefined) await Promise.race(inflight);
       if (failure !== undefined) break;
       // Held back for foreground I/O: smaller steps, so that no foreground request waits long behind one.
-      const batch = ctx.throttled ? Math.max(1, Math.floor(ctx.tuning.batchRows / 4)) : ctx.tuning.batchRows;
+      const batch = ctx.throttled ? throttledRows(ctx.tuning) : ctx.tuning.batchRows;
       await ctx.admit(batch * STRIPE_UNIT);
       if (move.broken) throw move.broken;
       if (host.chunkHealth(move.chunk) === 'failed') {
