@@ -3,7 +3,10 @@
  * profiling (`node --cpu-prof --import tsx bench/_jobs-profile.ts`, then
  * bench/_engine-profile.ts on the .cpuprofile).
  *
- *   node --import tsx bench/_jobs-profile.ts [--gib N] [--only scrub|rebuild] [--batch-rows N] [--depth N]
+ *   node --import tsx bench/_jobs-profile.ts [--gib N] [--only scrub|rebuild] [--batch-rows N] [--depth N] [--warm]
+ *
+ * --warm: no page cache is dropped, so (after the first round) every read
+ * comes from memory and what is timed is the CPU's work, not the disk's.
  */
 import { execFile } from 'node:child_process';
 import { mkdtemp, open, rm } from 'node:fs/promises';
@@ -25,8 +28,11 @@ const slabs = Math.max(1, Math.round(Number(arg('gib') ?? 0.5) * 4));
 const only = arg('only');
 const VOLUME = slabs * slabGeometry(256 * MiB, STRIPE_UNIT).dataBytes;
 
+const warm = process.argv.includes('--warm');
 const dropCache = (file: string): Promise<void> =>
-  new Promise((resolve, reject) => execFile('dd', [`if=${file}`, 'iflag=nocache', 'count=0', 'status=none'], (e) => (e ? reject(e) : resolve())));
+  warm
+    ? Promise.resolve()
+    : new Promise((resolve, reject) => execFile('dd', [`if=${file}`, 'iflag=nocache', 'count=0', 'status=none'], (e) => (e ? reject(e) : resolve())));
 
 async function main(): Promise<void> {
   const dir = await mkdtemp(join(tmpdir(), 'spindle-jobs-profile-'));
