@@ -232,32 +232,58 @@ describe('Governor', () => {
     }
   });
 
-  it('takes the idle baseline from foreground I/O with no job, and a job begun under foreground I/O begins held', async () => {
+  it('takes the idle baseline from foreground I/O with no job; a job begun under foreground I/O begins held, slow, and doubles while within the budget', async () => {
     vi.useFakeTimers({ toFake: ['setTimeout', 'clearTimeout', 'setInterval', 'clearInterval', 'performance'] });
     try {
       const governor = new Governor(() => 2);
-      // A first job with no foreground: its free rate is remembered.
-      let end = governor.begin('rebuild');
-      const free = (async () => {
-        for (let i = 0; i < 100; i++) await governor.admit(1024 * 1024);
-      })();
-      await free;
-      await vi.advanceTimersByTimeAsync(310);
-      end();
-      expect(governor.throttled).toBe(false);
+      const MiB = 1024 * 1024;
       for (let i = 0; i < 200; i++) {
         expect(governor.sampling).toBe(true);
         governor.sample(i % 50 === 0 ? 2 : 1);
       }
       expect(governor.idleP99).toBe(2);
-      // Foreground goes on: the next job begins held, at half the free rate, with no probe.
-      end = governor.begin('rebuild');
+      // Foreground goes on: the job begins held at 8 MiB/s, with no probe (the baseline is fresh).
+      let end = governor.begin();
       expect(governor.throttled).toBe(true);
-      expect(governor.rateLimit).toBeCloseTo((100 * 1024 * 1024 * 1000) / 300 / 2, -3);
+      expect(governor.rateLimit).toBe(8 * MiB);
+      // Windows within the budget (p99 3 ms of 4) while the job keeps up with its limit: ×2 each.
+      const job = (async () => {
+        for (let i = 0; i < 400; i++) await governor.admit(256 * 1024);
+      })();
+      const feed = setInterval(() => {
+        for (let i = 0; i < 10; i++) governor.sample(i === 0 ? 3 : 1);
+      }, 30);
+      await vi.advanceTimersByTimeAsync(310);
+      expect(governor.rateLimit).toBe(16 * MiB);
+      await vi.advanceTimersByTimeAsync(300);
+      // Doubled, or held to twice what the job did in the window if that is less.
+      const doubled = governor.rateLimit;
+      expect(doubled).toBeGreaterThan(28 * MiB);
+      expect(doubled).toBeLessThanOrEqual(32 * MiB);
+      // A window over the budget ends slow start: the limit is cut, and no longer doubles.
+      clearInterval(feed);
+      const slow = setInterval(() => {
+        for (let i = 0; i < 10; i++) governor.sample(8);
+      }, 30);
+      await vi.advanceTimersByTimeAsync(300);
+      const cut = governor.rateLimit;
+      expect(cut).toBeLessThan(doubled);
+      clearInterval(slow);
+      const calm = setInterval(() => {
+        for (let i = 0; i < 10; i++) governor.sample(1);
+      }, 30);
+      // A window that may still hold the last slow pieces, then a calm one: it grows, by 1.5 at most.
+      await vi.advanceTimersByTimeAsync(300);
+      const before = governor.rateLimit;
+      await vi.advanceTimersByTimeAsync(300);
+      expect(governor.rateLimit).toBeGreaterThan(before);
+      expect(governor.rateLimit).toBeLessThanOrEqual(before * 1.5);
+      clearInterval(calm);
       end();
-      await vi.advanceTimersByTimeAsync(2000);
+      await vi.advanceTimersByTimeAsync(60_000);
+      await job;
       // Long after the foreground stopped, a job begins at full speed.
-      end = governor.begin('rebuild');
+      end = governor.begin();
       expect(governor.throttled).toBe(false);
       end();
     } finally {

@@ -408,7 +408,7 @@ export class JobRunner extends EventEmitter<JobRunnerEvents> {
     job.stop = undefined;
     job.meter.restart();
     this.emitState(job);
-    const endGovernor = this.governor.begin(job.module.kind);
+    const endGovernor = this.governor.begin();
     let outcome: 'done' | 'failed' | 'cancelled' | 'stopped';
     try {
       await job.module.run(this.context(job), job.params);
