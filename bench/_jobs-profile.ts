@@ -3,8 +3,9 @@
  * profiling (`node --cpu-prof --import tsx bench/_jobs-profile.ts`, then
  * bench/_engine-profile.ts on the .cpuprofile).
  *
- *   node --import tsx bench/_jobs-profile.ts [--gib N] [--only scrub|rebuild] [--batch-rows N] [--depth N] [--warm]
+ *   node --import tsx bench/_jobs-profile.ts [--gib N] [--only scrub|rebuild] [--batch-rows N] [--depth N] [--warm] [--progress]
  *
+ * --progress: prints the rebuild's progress (bytes, rate, ETA) every 100 ms.
  * --warm: no page cache is dropped, so (after the first round) every read
  * comes from memory and what is timed is the CPU's work, not the disk's.
  */
@@ -113,6 +114,15 @@ async function main(): Promise<void> {
       const spare = [...pool.members.values()].find((m) => m.label === `file:${files[2]}`)!.uuid;
       await pool.failMember(victim);
       const t = performance.now();
+      if (process.argv.includes('--progress')) {
+        let last = 0;
+        pool.jobs.on('job-progress', (p) => {
+          const now = performance.now() - t;
+          if (now - last < 100 && p.bytesDone < p.bytesTotal) return;
+          last = now;
+          console.log(`  ${now.toFixed(0)} ms: ${(p.bytesDone / MiB).toFixed(0)} of ${(p.bytesTotal / MiB).toFixed(0)} MiB, ETA ${p.etaMs === undefined ? '—' : `${p.etaMs.toFixed(0)} ms`}`);
+        });
+      }
       const { id } = await pool.jobs.start({ kind: 'rebuild', member: victim, spare });
       const report = await pool.jobs.wait(id);
       const s = (performance.now() - t) / 1000;
