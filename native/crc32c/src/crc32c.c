@@ -546,20 +546,28 @@ static napi_value queue_read(napi_env env, const char *fn, int fd, napi_value ta
       napi_create_reference(env, out_value, 1, &job->out_ref) != napi_ok || napi_create_promise(env, &job->deferred, &promise) != napi_ok ||
       napi_create_string_utf8(env, fn, NAPI_AUTO_LENGTH, &name) != napi_ok ||
       napi_create_async_work(env, NULL, name, pread_execute, pread_complete, job, &job->work) != napi_ok || napi_queue_async_work(env, job->work) != napi_ok) {
-    free(job); /* leaks the references on this never-seen path rather than risk a double free */
+    if (job->target_ref != NULL) napi_delete_reference(env, job->target_ref);
+    if (job->out_ref != NULL) napi_delete_reference(env, job->out_ref);
+    if (job->work != NULL) napi_delete_async_work(env, job->work);
+    free(job);
     return throw_last(env);
   }
   return promise;
 }
 
+/* The call's first five arguments, undefined where it gave fewer. */
+static int five_args(napi_env env, napi_callback_info info, napi_value argv[5]) {
+  size_t argc = 5;
+  napi_value undefined;
+  if (napi_get_undefined(env, &undefined) != napi_ok) return 0;
+  for (size_t i = 0; i < 5; i++) argv[i] = undefined;
+  return napi_get_cb_info(env, info, &argc, argv, NULL, NULL) == napi_ok;
+}
+
 /* preadBlocks(fd, target, position, blockBytes, out): Promise<number>. */
 static napi_value js_pread_blocks(napi_env env, napi_callback_info info) {
-  size_t argc = 5;
   napi_value argv[5];
-  napi_value undefined;
-  CHECK(napi_get_undefined(env, &undefined));
-  for (size_t i = 0; i < 5; i++) argv[i] = undefined;
-  CHECK(napi_get_cb_info(env, info, &argc, argv, NULL, NULL));
+  if (!five_args(env, info, argv)) return throw_last(env);
   double fd, position, block;
   if (!integer_arg(env, argv[0], "preadBlocks: fd", 2147483647.0, &fd) || !integer_arg(env, argv[2], "preadBlocks: position", 9007199254740991.0, &position) ||
       !integer_arg(env, argv[3], "preadBlocks: blockBytes", PIECE, &block)) {
@@ -570,12 +578,8 @@ static napi_value js_pread_blocks(napi_env env, napi_callback_info info) {
 
 /* checksumFileBlocks(fd, position, length, blockBytes, out): Promise<number>. */
 static napi_value js_checksum_file_blocks(napi_env env, napi_callback_info info) {
-  size_t argc = 5;
   napi_value argv[5];
-  napi_value undefined;
-  CHECK(napi_get_undefined(env, &undefined));
-  for (size_t i = 0; i < 5; i++) argv[i] = undefined;
-  CHECK(napi_get_cb_info(env, info, &argc, argv, NULL, NULL));
+  if (!five_args(env, info, argv)) return throw_last(env);
   double fd, position, length, block;
   if (!integer_arg(env, argv[0], "checksumFileBlocks: fd", 2147483647.0, &fd) ||
       !integer_arg(env, argv[1], "checksumFileBlocks: position", 9007199254740991.0, &position) ||
