@@ -3,12 +3,17 @@
  * latency. Budget: foreground p99 ≤ budget × the idle p99 (policy
  * latencyBudget, default 2), where idle means "with no job I/O".
  *
- * Measuring. While `sampling`, the pool times every foreground row piece
- * (its lock wait and its I/O: what a job slows down) and hands the time to
- * sample(). With no job running, that is the idle baseline itself: the p99
- * of the last IDLE_KEPT pieces, gathered again every IDLE_REFRESH_MS (and
- * not sampled in between, to cost the foreground nothing). While a job
- * runs, every WINDOW_MS the governor looks at the window:
+ * Measuring. The pool times every foreground row piece (its lock wait and
+ * its I/O: what a job slows down; two clock reads, next to a piece's tens
+ * of microseconds) and hands the time to sample(). With no job running,
+ * that is the idle baseline: the median of the p99s of the last
+ * IDLE_ROUNDS rounds of IDLE_KEPT pieces (the p99 of what there is, until a
+ * first round is complete). Why a median of rounds: one round's p99 is its
+ * tenth-slowest piece, so a baseline taken from one short stretch (a cold
+ * page cache, a neighbour's burst) was up to 2.7× the foreground's idle p99
+ * over a longer run (bench jobs), and the job was then let slow the
+ * foreground that much more. While a job runs, every WINDOW_MS the governor
+ * looks at the window:
  *
  * - Fewer than MIN_SAMPLES: there is no foreground load to protect; the job
  *   runs unthrottled (the issue: "takes the full bandwidth when there is no
@@ -56,10 +61,11 @@ const PROBE_MS = 300;
 /** The start of a probe is not idle yet: the job's batches already under way finish first. */
 const PROBE_SETTLE_MS = 100;
 const BASELINE_TTL_MS = 15_000;
-/** Idle pieces the baseline is taken from, and how often they are gathered again while no job runs. */
+/** Idle pieces per round (one p99 each); the baseline is the median of the last IDLE_ROUNDS rounds' p99s. */
 const IDLE_KEPT = 1000;
+const IDLE_ROUNDS = 8;
+/** The baseline is brought up to date every IDLE_MIN idle pieces (and first taken from that many). */
 const IDLE_MIN = 100;
-const IDLE_REFRESH_MS = 5_000;
 const CUT = 0.7;
 const MAX_CUT = 0.3;
 const RAISE = 1.2;
@@ -97,10 +103,11 @@ export class Governor {
   private admitted = 0;
   private timer: NodeJS.Timeout | undefined;
   private active = 0;
-  /** Foreground pieces timed with no job running (a ring of IDLE_KEPT), and when the last round of them began. */
+  /** Foreground pieces timed with no job running (a ring of IDLE_KEPT), how many so far, and the p99s of the last IDLE_ROUNDS full rounds. */
   private idle: number[] = [];
   private idleNext = 0;
-  private idleRound: { from: number; count: number } | undefined;
+  private idleCount = 0;
+  private idleRounds: number[] = [];
   /** When the last idle piece was timed. */
   private idleLast = -Infinity;
   /** In slow start: the limit doubles after each window within the budget. */
@@ -116,16 +123,12 @@ export class Governor {
 
   /**
    * Whether the foreground piece about to run should be timed (pool.ts asks
-   * once per piece): a job is running, or the idle baseline is due to be
-   * gathered again.
+   * once per piece): always, now (see "Measuring"); asking is also the
+   * foreground's sign of life while no job runs.
    */
   get sampling(): boolean {
-    if (this.active > 0) return true;
-    // Asked once per foreground piece: with no job running, that piece is the foreground's sign of life.
-    const t = this.now();
-    this.idleLast = t;
-    const round = this.idleRound;
-    return round === undefined || round.count < IDLE_KEPT || t - round.from >= IDLE_REFRESH_MS;
+    if (this.active === 0) this.idleLast = this.now();
+    return true;
   }
 
   /** Whether job I/O is held back now. */
@@ -259,15 +262,17 @@ export class Governor {
   }
 
   private sampleIdle(ms: number): void {
-    const t = this.now();
-    if (this.idleRound === undefined || (this.idleRound.count >= IDLE_KEPT && t - this.idleRound.from >= IDLE_REFRESH_MS)) this.idleRound = { from: t, count: 0 };
-    this.idleRound.count++;
     if (this.idle.length < IDLE_KEPT) this.idle.push(ms);
     else this.idle[this.idleNext] = ms;
     this.idleNext = (this.idleNext + 1) % IDLE_KEPT;
-    if (this.idle.length >= IDLE_MIN && this.idleRound.count % IDLE_MIN === 0) {
-      this.baseline = p99(this.idle);
-      this.baselineAt = t;
+    this.idleCount++;
+    if (this.idleCount % IDLE_KEPT === 0) {
+      this.idleRounds.push(p99(this.idle));
+      if (this.idleRounds.length > IDLE_ROUNDS) this.idleRounds.shift();
+    }
+    if (this.idle.length >= IDLE_MIN && this.idleCount % IDLE_MIN === 0) {
+      this.baseline = this.idleRounds.length > 0 ? median(this.idleRounds) : p99(this.idle);
+      this.baselineAt = this.now();
     }
   }
 
@@ -299,6 +304,14 @@ export interface GovernorTick {
   readonly jobRate: number;
   /** This tick began a probe of the idle latency. */
   readonly probe: boolean;
+}
+
+/** The middle of `values` (the mean of the two middle ones for an even count). */
+export function median(values: readonly number[]): number {
+  if (values.length === 0) return 0;
+  const sorted = [...values].sort((a, b) => a - b);
+  const mid = sorted.length >> 1;
+  return sorted.length % 2 === 1 ? sorted[mid]! : (sorted[mid - 1]! + sorted[mid]!) / 2;
 }
 
 /** The 99th percentile of `values` (nearest rank). */

@@ -4,7 +4,7 @@
  * ETA (ProgressMeter, on a fake clock), and the governor's decisions.
  */
 import { describe, expect, it, vi } from 'vitest';
-import { Governor, p99 } from './job-governor.js';
+import { Governor, median, p99 } from './job-governor.js';
 import { ProgressMeter } from './job-progress.js';
 import type { JobProgress } from './job-types.js';
 import { deviceMap, expectFullRedundancy, fill, memorySources, newPool, workload } from './jobs-workload.fixture.js';
@@ -222,10 +222,10 @@ describe('Governor', () => {
       await vi.advanceTimersByTimeAsync(60_000);
       await job;
       end();
-      // No job: the foreground is still timed until an idle round is gathered, then it is not.
+      // No job: every foreground piece is timed, and each round of 1000 gives a p99.
       expect(governor.sampling).toBe(true);
       for (let i = 0; i < 1000; i++) governor.sample(0.5);
-      expect(governor.sampling).toBe(false);
+      expect(governor.sampling).toBe(true);
       expect(governor.idleP99).toBe(0.5);
     } finally {
       vi.useRealTimers();
@@ -326,5 +326,32 @@ describe('Governor', () => {
     expect(p99([5])).toBe(5);
     expect(p99(Array.from({ length: 100 }, (_, i) => i + 1))).toBe(99);
     expect(p99(Array.from({ length: 1000 }, (_, i) => i + 1))).toBe(990);
+  });
+
+  it('takes the idle baseline as the median of the last 8 rounds\' p99s: one slow stretch does not move it', () => {
+    const governor = new Governor(() => 2);
+    const round = (ms: number, slow = 0): void => {
+      for (let i = 0; i < 1000; i++) governor.sample(i < slow ? ms * 10 : ms);
+    };
+    // Until a round is complete, the p99 of what there is.
+    for (let i = 0; i < 100; i++) governor.sample(i < 2 ? 9 : 1);
+    expect(governor.idleP99).toBe(9);
+    for (let i = 0; i < 900; i++) governor.sample(1);
+    expect(governor.idleP99).toBe(1);
+    for (let r = 0; r < 4; r++) round(1);
+    // A round with a slow stretch (20 pieces at 10 ms: its p99 is 10) does not move the median.
+    round(1, 20);
+    expect(governor.idleP99).toBe(1);
+    // Lasting change does, as it becomes most of the last 8 rounds.
+    for (let r = 0; r < 3; r++) round(2);
+    expect(governor.idleP99).toBe(1.5);
+    round(2);
+    expect(governor.idleP99).toBe(2);
+  });
+
+  it('median is the middle value, or the mean of the two middle ones', () => {
+    expect(median([])).toBe(0);
+    expect(median([3, 1, 2])).toBe(2);
+    expect(median([4, 1, 3, 2])).toBe(2.5);
   });
 });
