@@ -7,8 +7,8 @@
  * its I/O: what a job slows down), every one while a job runs and one in
  * IDLE_EVERY while none does, and hands the time to sample(). With no job
  * running, that is the idle baseline: the median of the p99s of the last
- * IDLE_ROUNDS rounds of IDLE_KEPT pieces (the p99 of what there is, until a
- * first round is complete). Why a median of rounds: one round's p99 is its
+ * IDLE_ROUNDS rounds of IDLE_KEPT pieces, none older than IDLE_ROUNDS_MS
+ * (the p99 of what there is, until a first round is complete). Why a median of rounds: one round's p99 is its
  * tenth-slowest piece, so a baseline taken from one short stretch (a cold
  * page cache, a neighbour's burst) was up to 2.7× the foreground's idle p99
  * over a longer run (bench jobs), and the job was then let slow the
@@ -64,6 +64,8 @@ const BASELINE_TTL_MS = 15_000;
 /** Idle pieces per round (one p99 each); the baseline is the median of the last IDLE_ROUNDS rounds' p99s. */
 const IDLE_KEPT = 1000;
 const IDLE_ROUNDS = 8;
+/** Rounds older than this no longer count. */
+const IDLE_ROUNDS_MS = 10_000;
 /** The baseline is brought up to date every IDLE_MIN idle pieces timed (and first taken from that many). */
 const IDLE_MIN = 100;
 /**
@@ -114,7 +116,8 @@ export class Governor {
   private idleNext = 0;
   private idleCount = 0;
   private idleAsked = 0;
-  private idleRounds: number[] = [];
+  private idleSampledAt = -Infinity;
+  private idleRounds: Array<{ p99: number; at: number }> = [];
   /** When the last idle piece was timed. */
   private idleLast = -Infinity;
   /** In slow start: the limit doubles after each window within the budget. */
@@ -271,18 +274,32 @@ export class Governor {
   }
 
   private sampleIdle(ms: number): void {
+    const t = this.now();
+    // After a long quiet the pieces kept are another workload's: start again.
+    if (t - this.idleSampledAt > IDLE_ROUNDS_MS) {
+      this.idle = [];
+      this.idleNext = 0;
+      this.idleCount = 0;
+      this.idleRounds = [];
+    }
+    this.idleSampledAt = t;
     if (this.idle.length < IDLE_KEPT) this.idle.push(ms);
     else this.idle[this.idleNext] = ms;
     this.idleNext = (this.idleNext + 1) % IDLE_KEPT;
     this.idleCount++;
     if (this.idleCount % IDLE_MIN !== 0 || this.idle.length < IDLE_MIN) return;
-    // Sorting is kept to round ends (and the first round): the baseline is only as old as its last round.
+    // Rounds from another time (a bulk write before a read workload) say nothing of today's foreground.
+    const fresh = this.idleRounds.filter((r) => t - r.at <= IDLE_ROUNDS_MS);
+    const expired = fresh.length < this.idleRounds.length;
+    this.idleRounds = fresh;
+    // Sorting is kept to round ends (and times with no round): the baseline is only as old as its last round.
     if (this.idleCount % IDLE_KEPT === 0) {
-      this.idleRounds.push(p99(this.idle));
+      this.idleRounds.push({ p99: p99(this.idle), at: t });
       if (this.idleRounds.length > IDLE_ROUNDS) this.idleRounds.shift();
-      this.baseline = median(this.idleRounds);
+      this.baseline = median(this.idleRounds.map((r) => r.p99));
     } else if (this.idleRounds.length === 0) this.baseline = p99(this.idle);
-    this.baselineAt = this.now();
+    else if (expired) this.baseline = median(this.idleRounds.map((r) => r.p99));
+    this.baselineAt = t;
   }
 
   private startProbe(t: number): void {

@@ -348,6 +348,31 @@ describe('Governor', () => {
     expect(governor.idleP99).toBe(2);
   });
 
+  it('forgets idle rounds older than 10 s, and after a quiet of that long starts its rounds again', () => {
+    let clock = 0;
+    const governor = new Governor(() => 2, () => clock);
+    const round = (ms: number): void => {
+      for (let i = 0; i < 1000; i++) {
+        clock += 1;
+        governor.sample(ms);
+      }
+    };
+    // A bulk write: slow pieces, for 8 rounds.
+    for (let r = 0; r < 8; r++) round(20);
+    expect(governor.idleP99).toBe(20);
+    // Reads 9 s later (no quiet of 10 s since the last write): the write rounds over 10 s old are gone at once…
+    clock += 9_000;
+    round(1);
+    expect(governor.idleP99).toBe((20 + 1) / 2);
+    // …and the last one a round later.
+    round(1);
+    expect(governor.idleP99).toBe(1);
+    // 11 s of quiet, then writes again: the reads' rounds and pieces are forgotten.
+    clock += 11_000;
+    for (let i = 0; i < 100; i++) governor.sample(7);
+    expect(governor.idleP99).toBe(7);
+  });
+
   it('median is the middle value, or the mean of the two middle ones', () => {
     expect(median([])).toBe(0);
     expect(median([3, 1, 2])).toBe(2);
