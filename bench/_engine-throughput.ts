@@ -21,7 +21,12 @@
  *      connection) back to back, `rounds` times alternating; best counts.
  *
  * The ceiling is the members' aggregate rate times the layout's share of
- * user data (ceilingOf / COST_MODEL, printed with the table). Targets:
+ * user data (ceilingOf / COST_MODEL, printed with the table). Passthrough
+ * also takes turns with a peer of the same shape as ours, one hop between
+ * fio and nbdkit file: nbdkit's own nbd plugin, in C. On a machine whose
+ * cores fio and the nbdkits already fill, any hop that copies the bytes
+ * costs about as much CPU as the whole ceiling, and the peer shows how
+ * much. Targets:
  * passthrough ≥ 0.95 of nbdkit on its one image; layouts ≥ 0.85
  * (sequential) and ≥ 0.7 (random) of their ceiling.
  */
@@ -136,6 +141,8 @@ interface Row {
   ratio: number;
   target: number;
   cpu?: { engine: number; members: number };
+  /** Passthrough: nbdkit's nbd plugin forwarding to nbdkit file, the same hop as ours. */
+  peer?: number;
 }
 
 async function writeImage(file: string, bytes: number, block: Buffer): Promise<void> {
@@ -218,6 +225,16 @@ export async function throughputBench(options: ThroughputOptions): Promise<void>
           nbdkits.push(spawnServer('nbdkit', ['-f', '-U', poolSocks[i]!, 'file', poolImages[i]!]));
         }
         await Promise.all(nbdkits.map((s, i) => waitSocket(i % 2 === 0 ? ceilingSocks[i >> 1]! : poolSocks[i >> 1]!, s.child)));
+        // Passthrough also gets a peer with the same topology as ours: one hop in
+        // between, nbdkit's nbd plugin (C) forwarding to the first ceiling member.
+        let proxy: { uri: string; size: number } | undefined;
+        if (l.passthrough) {
+          const proxySock = path.join(dir, `${l.key}-proxy.sock`);
+          const kit = spawnServer('nbdkit', ['-f', '-U', proxySock, 'nbd', `socket=${ceilingSocks[0]!}`]);
+          nbdkits.push(kit);
+          await waitSocket(proxySock, kit.child);
+          proxy = { uri: `nbd+unix:///?socket=${proxySock}`, size: options.imageBytes };
+        }
 
         // The engine, in its own process, on its nbdkit members.
         const sock = path.join(dir, `${l.key}-vol.sock`);
@@ -258,17 +275,21 @@ export async function throughputBench(options: ThroughputOptions): Promise<void>
         const ours: Rates = { read: 0, write: 0, randread: 0, randwrite: 0 };
         /** CPU the engine child and the pool's nbdkits used during our best run, in cores. */
         const cpu: Partial<Record<PatternKey, { engine: number; members: number }>> = {};
-        const poolKits = nbdkits.filter((_, i) => i % 2 === 1);
+        const poolKits = nbdkits.filter((_, i) => i % 2 === 1 && i < 2 * l.width);
+        const peer: Rates = { read: 0, write: 0, randread: 0, randwrite: 0 };
         const wanted = new Set<PatternKey>(patterns.map((p) => p.key));
         // Parity random writes are modelled with the members' random reads too.
         const needed = new Set(wanted);
         if (wanted.has('randwrite') && l.parity > 0) needed.add('randread');
         for (const p of PATTERNS.filter((x) => needed.has(x.key))) {
           for (let round = 0; round < options.rounds; round++) {
-            const order = round % 2 === 0 ? (['ceiling', 'ours'] as const) : (['ours', 'ceiling'] as const);
+            const turns: Array<'ceiling' | 'ours' | 'peer'> = proxy ? ['ceiling', 'ours', 'peer'] : ['ceiling', 'ours'];
+            const order = round % 2 === 0 ? turns : [...turns].reverse();
             for (const who of order) {
               if (who === 'ceiling') m[p.key] = Math.max(m[p.key], (await fio(members, p, { runtime: options.runtime })).total);
-              else if (wanted.has(p.key)) {
+              else if (who === 'peer') {
+                if (proxy && wanted.has(p.key)) peer[p.key] = Math.max(peer[p.key], (await fio([proxy], p, { runtime: options.runtime })).total);
+              } else if (wanted.has(p.key)) {
                 const pids = [engine.child.pid, ...poolKits.map((k) => k.child.pid)];
                 const before = pids.map(cpuSeconds);
                 const t = performance.now();
@@ -307,7 +328,7 @@ export async function throughputBench(options: ThroughputOptions): Promise<void>
         );
         for (const p of patterns) {
           const ratio = ours[p.key] / ceil[p.key];
-          rows.push({ layout: l.label, metric: p.name, unit: p.metric, ours: ours[p.key], ceiling: ceil[p.key], ratio, target: target(l, p), cpu: cpu[p.key] });
+          rows.push({ layout: l.label, metric: p.name, unit: p.metric, ours: ours[p.key], ceiling: ceil[p.key], ratio, target: target(l, p), cpu: cpu[p.key], ...(proxy ? { peer: peer[p.key] } : {}) });
         }
       } finally {
         if (engine) await stopServer(engine.child, 10_000).catch(() => {});
@@ -331,6 +352,16 @@ export async function throughputBench(options: ThroughputOptions): Promise<void>
     console.log(
       "(✗: below target. engine CPU: cores the engine child used during our run (of 2, shared with fio, nbdkit and anything else running), and that per MiB or per I/O; members CPU: the pool's nbdkits.)",
     );
+    const peers = rows.filter((r) => r.peer !== undefined && r.peer > 0);
+    if (peers.length > 0) {
+      console.log('');
+      console.log('passthrough against a peer with the same hop (fio → nbdkit nbd plugin → nbdkit file, in C, measured in the same turns):');
+      for (const r of peers) {
+        console.log(
+          `  ${r.metric.padEnd(16)}ours ${fmt(r.ours, r.unit)} ${r.unit}, peer ${fmt(r.peer!, r.unit)} ${r.unit}: ours/peer ${(r.ours / r.peer!).toFixed(2)}; peer/ceiling ${(r.peer! / r.ceiling).toFixed(2)}`,
+        );
+      }
+    }
     console.log('');
     for (const line of COST_MODEL) console.log(line);
     const missed = rows.filter((r) => r.ratio < r.target).length;
