@@ -1336,7 +1336,9 @@ export class ChunkIo {
    * checksum and read errors are counted, a lost member fails); undefined
    * when the column is unusable. `quiet`: a look before another read of the
    * same blocks (copyColumnRows) that counts their errors; nothing is
-   * counted here, though a lost member still fails.
+   * counted here, though a lost member still fails. `checksumsOnly`: only
+   * `ok` is wanted (the device may checksum without handing bytes back), and
+   * `target`'s content is left undefined.
    */
   private async scrubColumn(column: number, firstBlock: number, count: number, target: Buffer, quiet = false, checksumsOnly = false): Promise<ColumnRead | undefined> {
     const { member, slab } = this.columns[column]!;
@@ -1369,7 +1371,7 @@ export class ChunkIo {
       hi = i;
     }
     if (lo === -1) {
-      target.fill(0);
+      if (!checksumsOnly) target.fill(0);
       return { data: target, ok, table, firstBlock };
     }
     const span = target.subarray(lo * CHECKSUM_BLOCK, (hi + 1) * CHECKSUM_BLOCK);
@@ -1395,15 +1397,16 @@ export class ChunkIo {
       target.fill(0);
       return { data: target, ok, table, firstBlock };
     }
-    if (lo > 0) target.fill(0, 0, lo * CHECKSUM_BLOCK);
-    if (hi < count - 1) target.fill(0, (hi + 1) * CHECKSUM_BLOCK);
+    // Checksums only: `target` holds nothing worth zeroing.
+    if (lo > 0 && !checksumsOnly) target.fill(0, 0, lo * CHECKSUM_BLOCK);
+    if (hi < count - 1 && !checksumsOnly) target.fill(0, (hi + 1) * CHECKSUM_BLOCK);
     // The span's CRCs in one call (block i at crcs[i - lo]), compared before anything else runs.
     const crcs = nativeCrcs ?? crc32cBlocksScratch(span, hi - lo + 1);
     let mismatches = 0;
     for (let i = lo; i <= hi; i++) {
       if (table.isUnwritten(firstBlock + i)) {
         // Read along with its neighbours, but what a trimmed block holds is not its content.
-        target.fill(0, i * CHECKSUM_BLOCK, (i + 1) * CHECKSUM_BLOCK);
+        if (!checksumsOnly) target.fill(0, i * CHECKSUM_BLOCK, (i + 1) * CHECKSUM_BLOCK);
         continue;
       }
       const stored = table.entries[firstBlock + i]!;

@@ -48,7 +48,7 @@
 import { AllocationError, type SlabAllocator } from './allocator.js';
 import type { ChunkIo, RowObserver } from './chunk-io.js';
 import { CHECKSUM_BLOCK } from './checksum-block.js';
-import { assertReadable, chunkTolerance, memberSpace, throttledRows } from './job-moves.js';
+import { assertReadable, batchRows, chunkTolerance, memberSpace } from './job-moves.js';
 import { JobError, JobStop, type JobAttachment, type JobContext, type JobHost, type JobKindModule, type VolumeRedundancy } from './job-types.js';
 import { STRIPE_UNIT, type LayoutName, type LayoutSpec } from './layout.js';
 import { layouts } from './layouts.js';
@@ -459,8 +459,7 @@ async function copyGroup(ctx: JobContext, g: MigrateGroup): Promise<void> {
   while (g.copied < g.group.length) {
     // At least a batch's worth of bytes per lock round; a held-back batch while the governor holds
     // the job back, so that no foreground write waits long behind the rows a round locks.
-    const rows = ctx.throttled ? throttledRows(ctx.tuning) : ctx.tuning.batchRows;
-    const step = g.group.step * Math.max(1, Math.floor((rows * STRIPE_UNIT) / g.group.step));
+    const step = g.group.step * Math.max(1, Math.floor((batchRows(ctx) * STRIPE_UNIT) / g.group.step));
     const from = g.copied;
     const to = Math.min(from + step, g.group.length);
     await ctx.admit(to - from);

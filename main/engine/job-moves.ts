@@ -6,7 +6,7 @@
  */
 import type { SlabAddress } from './allocator.js';
 import type { ChunkIo, CopyResult } from './chunk-io.js';
-import { JobError, JobStop, type JobAttachment, type JobClaims, type JobContext, type JobHost, type JobTuning, type MemberSpace, type VolumeRedundancy } from './job-types.js';
+import { JobError, JobStop, type JobAttachment, type JobClaims, type JobContext, type JobHost, type MemberSpace, type VolumeRedundancy } from './job-types.js';
 import { STRIPE_UNIT } from './layout.js';
 import { layouts } from './layouts.js';
 import type { Member } from './member.js';
@@ -153,13 +153,21 @@ export async function runMoves(ctx: JobContext, next: () => MoveChoice | undefin
 }
 
 /** Batches in flight while the governor holds a job back (fewer if tuning.depth says so). */
-export const THROTTLED_DEPTH = 2;
+const THROTTLED_DEPTH = 2;
 /** Rows per batch while the governor holds a job back: small, so no foreground request waits long behind one. */
 const THROTTLED_ROWS = 4;
 
-/** Rows per batch while held back: THROTTLED_ROWS, or a quarter of tuning.batchRows when that is smaller (tests). */
-export function throttledRows(tuning: JobTuning): number {
-  return Math.max(1, Math.min(THROTTLED_ROWS, Math.floor(tuning.batchRows / 4)));
+/**
+ * Rows per batch: tuning.batchRows running free; held back, THROTTLED_ROWS,
+ * or a quarter of tuning.batchRows when that is smaller (tests).
+ */
+export function batchRows(ctx: JobContext): number {
+  return ctx.throttled ? Math.max(1, Math.min(THROTTLED_ROWS, Math.floor(ctx.tuning.batchRows / 4))) : ctx.tuning.batchRows;
+}
+
+/** Batches in flight: tuning.depth running free, at most THROTTLED_DEPTH held back. */
+export function batchDepth(ctx: JobContext): number {
+  return ctx.throttled ? Math.min(THROTTLED_DEPTH, ctx.tuning.depth) : ctx.tuning.depth;
 }
 /** Of tuning.checkpointBytes, while the governor holds the job back. */
 const THROTTLED_CHECKPOINT_SHARE = 1 / 8;
@@ -176,11 +184,10 @@ async function copySlab(ctx: JobContext, move: SlabMove): Promise<void> {
   try {
     while (!move.allIssued) {
       // Held back, two small batches at most: the governor's rate limit, not one batch at a time, sets the pace.
-      const depth = ctx.throttled ? Math.min(THROTTLED_DEPTH, ctx.tuning.depth) : ctx.tuning.depth;
-      while (inflight.size >= depth && failure === undefined) await Promise.race(inflight);
+      while (inflight.size >= batchDepth(ctx) && failure === undefined) await Promise.race(inflight);
       if (failure !== undefined) break;
       // Held back for foreground I/O: smaller steps, so that no foreground request waits long behind one.
-      const batch = ctx.throttled ? throttledRows(ctx.tuning) : ctx.tuning.batchRows;
+      const batch = batchRows(ctx);
       await ctx.admit(batch * STRIPE_UNIT);
       if (move.broken) throw move.broken;
       if (host.chunkHealth(move.chunk) === 'failed') {

@@ -249,9 +249,12 @@ describe('Governor', () => {
       const job = (async () => {
         for (let i = 0; i < 400; i++) await governor.admit(256 * 1024);
       })();
-      const feed = setInterval(() => {
-        for (let i = 0; i < 10; i++) governor.sample(i === 0 ? 3 : 1);
-      }, 30);
+      // Ten foreground pieces every 30 ms, the i-th taking ms(i).
+      const feed30 = (ms: (i: number) => number): NodeJS.Timeout =>
+        setInterval(() => {
+          for (let i = 0; i < 10; i++) governor.sample(ms(i));
+        }, 30);
+      const feed = feed30((i) => (i === 0 ? 3 : 1));
       await vi.advanceTimersByTimeAsync(310);
       expect(governor.rateLimit).toBe(16 * MiB);
       await vi.advanceTimersByTimeAsync(300);
@@ -261,16 +264,12 @@ describe('Governor', () => {
       expect(doubled).toBeLessThanOrEqual(32 * MiB);
       // A window over the budget ends slow start: the limit is cut, and no longer doubles.
       clearInterval(feed);
-      const slow = setInterval(() => {
-        for (let i = 0; i < 10; i++) governor.sample(8);
-      }, 30);
+      const slow = feed30(() => 8);
       await vi.advanceTimersByTimeAsync(300);
       const cut = governor.rateLimit;
       expect(cut).toBeLessThan(doubled);
       clearInterval(slow);
-      const calm = setInterval(() => {
-        for (let i = 0; i < 10; i++) governor.sample(1);
-      }, 30);
+      const calm = feed30(() => 1);
       // A window that may still hold the last slow pieces, then a calm one: it grows, by 1.5 at most.
       await vi.advanceTimersByTimeAsync(300);
       const before = governor.rateLimit;

@@ -9,7 +9,7 @@
  * there is nothing to undo on cancel.
  */
 import { STRIPE_UNIT } from './layout.js';
-import { account, claimsFor, memberSpace, redundancy, THROTTLED_DEPTH, throttledRows } from './job-moves.js';
+import { account, batchDepth, batchRows, claimsFor, memberSpace, redundancy } from './job-moves.js';
 import { JobError, type JobHost, type JobKindModule } from './job-types.js';
 import { withLocks } from './slab-move.js';
 import { formatSize } from './units.js';
@@ -114,9 +114,8 @@ export const scrub: JobKindModule = {
           const chunk = chunks[c]!;
           let row = v === start.volume && c === start.chunk ? start.row : 0;
           while (row < chunk.rows && failure === undefined) {
-            while (inflight.length >= (ctx.throttled ? Math.min(THROTTLED_DEPTH, ctx.tuning.depth) : ctx.tuning.depth)) await settleOldest();
-            const rows = ctx.throttled ? throttledRows(ctx.tuning) : ctx.tuning.batchRows;
-            const count = Math.min(rows, chunk.rows - row);
+            while (inflight.length >= batchDepth(ctx)) await settleOldest();
+            const count = Math.min(batchRows(ctx), chunk.rows - row);
             const bytes = count * STRIPE_UNIT * chunk.columns.length;
             await ctx.admit(bytes);
             const first = row;

@@ -189,13 +189,7 @@ export class FileBlockDevice implements BlockDevice {
       if (n < length) {
         const from = n - (n % blockBytes);
         const tail = target ? target.subarray(from) : Buffer.allocUnsafe(length - from);
-        let got = 0;
-        while (got < tail.length) {
-          const k = await this.pread(tail, got, tail.length - got, offset + from + got);
-          if (k === 0) break;
-          got += k;
-        }
-        tail.fill(0, got);
+        await this.preadToEnd(tail, 0, offset + from);
         checksummed.crc32cBlocks(tail, blockBytes, crcs.subarray(from / blockBytes));
       }
     } catch (e) {
@@ -209,13 +203,7 @@ export class FileBlockDevice implements BlockDevice {
     const length = buf.length;
     try {
       if (err) throw err;
-      let done = n;
-      while (done < length && n > 0) {
-        n = await this.pread(buf, done, length - done, offset + done);
-        done += n;
-      }
-      // Short of the end (the file shrank under us): the rest reads as zeroes.
-      if (done < length) buf.fill(0, done);
+      await this.preadToEnd(buf, n, offset);
     } catch (e) {
       throw toDeviceError(e, `read ${offset}+${length}`);
     } finally {
@@ -334,6 +322,20 @@ export class FileBlockDevice implements BlockDevice {
       this.idleWaiters = [];
       for (const w of waiters) w();
     }
+  }
+
+  /**
+   * Fills buf[from…] with the file's bytes from position + from on; short of
+   * the end (the file shrank under us), the rest reads as zeroes.
+   */
+  private async preadToEnd(buf: Buffer, from: number, position: number): Promise<void> {
+    let done = from;
+    while (done < buf.length) {
+      const n = await this.pread(buf, done, buf.length - done, position + done);
+      if (n === 0) break;
+      done += n;
+    }
+    buf.fill(0, done);
   }
 
   private pread(buf: Buffer, at: number, length: number, position: number): Promise<number> {
