@@ -55,6 +55,7 @@ async function main(): Promise<void> {
     await pool.setPolicy({ autoRepair: false });
     if (arg('batch-rows')) pool.jobs.tuning = { ...pool.jobs.tuning, batchRows: Number(arg('batch-rows')) };
     if (arg('depth')) pool.jobs.tuning = { ...pool.jobs.tuning, depth: Number(arg('depth')) };
+    if (arg('checkpoint-mib')) pool.jobs.tuning = { ...pool.jobs.tuning, checkpointBytes: Number(arg('checkpoint-mib')) * MiB };
     const volume = await pool.createVolume({ name: 'v', size: VOLUME, layout: 'raid1' });
     const b = Buffer.alloc(4 * MiB);
     for (let at = 0; at < VOLUME; at += 4 * MiB) {

@@ -1,5 +1,5 @@
 import { randomBytes as cryptoRandomBytes } from 'node:crypto';
-import { readFileSync } from 'node:fs';
+import { constants as fsConstants, readFileSync } from 'node:fs';
 import { mkdtemp, open, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
@@ -7,6 +7,7 @@ import { crc32c as nodeRs } from '@node-rs/crc32';
 import fc from 'fast-check';
 import { afterEach, describe, expect, it } from 'vitest';
 import {
+  alignedWrites,
   CHECKSUM_BLOCK,
   checksummedReads,
   crc32c,
@@ -352,5 +353,55 @@ describe('the addon\'s checksummed file reads (preadBlocks, checksumFileBlocks)'
     if (!reads) return ctx.skip(`the addon's hardware path is not here (${CRC32C_IMPLEMENTATION})`);
     expect(checksummedReads?.preadBlocks).toBe(reads.preadBlocks);
     expect(checksummedReads?.checksumFileBlocks).toBe(reads.checksumFileBlocks);
+  });
+});
+
+describe('the addon\'s aligned writes (pwriteAligned)', () => {
+  const writes = crc32cAddon?.pwriteAligned ? crc32cAddon : undefined;
+  let dir: string | undefined;
+  afterEach(async () => {
+    if (dir) await rm(dir, { recursive: true, force: true });
+    dir = undefined;
+  });
+
+  it('write any buffer through an O_DIRECT descriptor, across pieces, at a 4 KiB position', async (ctx) => {
+    if (!writes) return ctx.skip(`the addon did not load (${CRC32C_IMPLEMENTATION})`);
+    dir = await mkdtemp(path.join(tmpdir(), 'spindle-pwrite-'));
+    const file = path.join(dir, 'img');
+    await writeFile(file, Buffer.alloc(4 * 1024 * 1024));
+    let fh;
+    try {
+      fh = await open(file, fsConstants.O_RDWR | fsConstants.O_DIRECT);
+    } catch (error) {
+      return ctx.skip(`${tmpdir()} takes no O_DIRECT (${(error as Error).message})`);
+    }
+    try {
+      // 2 MiB and 3 blocks from an odd offset of a larger buffer: not aligned in memory, more than one 1 MiB piece.
+      const data = cryptoRandomBytes(2 * 1024 * 1024 + 3 * CHECKSUM_BLOCK + 1).subarray(1);
+      expect(await writes.pwriteAligned!(fh.fd, data, 3 * CHECKSUM_BLOCK)).toBe(data.length);
+      const back = readFileSync(file);
+      expect(back.subarray(3 * CHECKSUM_BLOCK, 3 * CHECKSUM_BLOCK + data.length).equals(data)).toBe(true);
+      expect(back.subarray(0, 3 * CHECKSUM_BLOCK).every((b) => b === 0)).toBe(true);
+    } finally {
+      await fh.close();
+    }
+  });
+
+  it('reject a failed write with the errno\'s code, and refuse what a direct write cannot take at once', async (ctx) => {
+    if (!writes) return ctx.skip(`the addon did not load (${CRC32C_IMPLEMENTATION})`);
+    dir = await mkdtemp(path.join(tmpdir(), 'spindle-pwrite-'));
+    const fh = await open(path.join(dir, 'img'), 'w');
+    const fd = fh.fd;
+    await fh.close(); // fd is now closed: pwrite fails with EBADF
+    await expect(writes.pwriteAligned!(fd, Buffer.alloc(CHECKSUM_BLOCK), 0)).rejects.toMatchObject({ code: 'EBADF' });
+    expect(() => writes.pwriteAligned!(fd, Buffer.alloc(1000), 0)).toThrow(new RangeError('pwriteAligned: position 0 and length 1000 must be multiples of 4096'));
+    expect(() => writes.pwriteAligned!(fd, Buffer.alloc(CHECKSUM_BLOCK), 512)).toThrow(RangeError);
+    expect(() => writes.pwriteAligned!(fd, 'no' as unknown as Buffer, 0)).toThrow(new TypeError('pwriteAligned: data must be a Uint8Array (or a Buffer)'));
+    expect(() => writes.pwriteAligned!(-1, Buffer.alloc(CHECKSUM_BLOCK), 0)).toThrow(RangeError);
+  });
+
+  it('are what the engine hands image-file members (alignedWrites)', (ctx) => {
+    if (!writes) return ctx.skip(`the addon did not load (${CRC32C_IMPLEMENTATION})`);
+    expect(alignedWrites?.pwriteAligned).toBe(writes.pwriteAligned);
   });
 });

@@ -22,7 +22,7 @@
  */
 import { createRequire } from 'node:module';
 import { crc32c as nodeRsCrc32c } from '@node-rs/crc32';
-import type { ChecksummedReads } from '../nbd/file-device.js';
+import type { AlignedWrites, ChecksummedReads } from '../nbd/file-device.js';
 import { CHECKSUM_BLOCK } from './checksum-block.js';
 
 /** Bytes covered by one CRC32C (defined once, in checksum-block.ts). */
@@ -37,6 +37,7 @@ export interface Crc32cAddon {
   /** Not on Windows. */
   preadBlocks?: ChecksummedReads['preadBlocks'];
   checksumFileBlocks?: ChecksummedReads['checksumFileBlocks'];
+  pwriteAligned?: AlignedWrites['pwriteAligned'];
   readonly hardware: boolean;
   readonly implementation: string;
 }
@@ -69,6 +70,13 @@ export const checksummedReads: ChecksummedReads | undefined =
   fast?.preadBlocks && fast.checksumFileBlocks
     ? { preadBlocks: fast.preadBlocks, checksumFileBlocks: fast.checksumFileBlocks, crc32cBlocks: fast.crc32cBlocks }
     : undefined;
+
+/**
+ * Writes that take any buffer on an O_DIRECT descriptor (FileBlockDevice's
+ * writeUncached, which jobs' copies use), wherever the addon loaded: it
+ * lives here because the addon is the engine's one piece of native code.
+ */
+export const alignedWrites: AlignedWrites | undefined = crc32cAddon?.pwriteAligned ? { pwriteAligned: crc32cAddon.pwriteAligned } : undefined;
 
 /** Which CRC32C code runs, for benchmarks and reports. */
 export const CRC32C_IMPLEMENTATION: string = fast

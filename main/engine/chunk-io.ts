@@ -1178,7 +1178,7 @@ export class ChunkIo {
     let bytesWritten = 0;
     if (lo >= 0) {
       const bytes = content!.subarray(lo * CHECKSUM_BLOCK, (hi + 1) * CHECKSUM_BLOCK);
-      await to.member.device!.write(to.member.slabOffset(to.slab, (firstBlock + lo) * CHECKSUM_BLOCK), bytes);
+      await writeCopy(to.member.device!, to.member.slabOffset(to.slab, (firstBlock + lo) * CHECKSUM_BLOCK), bytes);
       to.member.bytesWritten += bytes.length;
       bytesWritten = bytes.length;
     }
@@ -1460,7 +1460,7 @@ export class ChunkIo {
       if (lo >= 0) {
         // Unwritten blocks inside the span are zeroes in the buffer (scrubColumn), as copyColumnRows writes them.
         const bytes = buffer.subarray(lo * CHECKSUM_BLOCK, (hi + 1) * CHECKSUM_BLOCK);
-        await to.member.device!.write(to.member.slabOffset(to.slab, (firstBlock + lo) * CHECKSUM_BLOCK), bytes);
+        await writeCopy(to.member.device!, to.member.slabOffset(to.slab, (firstBlock + lo) * CHECKSUM_BLOCK), bytes);
         to.member.bytesWritten += bytes.length;
         bytesWritten = bytes.length;
       }
@@ -1615,6 +1615,16 @@ function verifyInPlace(entries: Uint32Array, first: number, buf: Buffer, at: num
     else if (!checksumMatches(stored, crcs![i - lo]!)) return false;
   }
   return true;
+}
+
+/**
+ * A slab move's copy onto its new place: around the page cache where the
+ * device can (writeUncached). Through it, a rebuild ran at memory speed
+ * until its first flush and at the disk's after it, so its rate and ETA
+ * misled, and that flush's burst of dirty pages stalled foreground reads.
+ */
+function writeCopy(device: BlockDevice, offset: number, bytes: Buffer): Promise<void> {
+  return device.writeUncached ? device.writeUncached(offset, bytes) : device.write(offset, bytes);
 }
 
 /** One request for back-to-back parts where the device can (writev), else one per part. */

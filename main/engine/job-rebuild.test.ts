@@ -1,6 +1,11 @@
+import { mkdtemp, rm, truncate, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
 import { describe, expect, it } from 'vitest';
+import type { MemberSource } from './pool.js';
 import { JobError } from './job-types.js';
-import { deviceMap, expectFullRedundancy, fill, memorySources, newPool, workload } from './jobs-workload.fixture.js';
+import { deviceMap, expectFullRedundancy, fill, memberBytes, memorySources, newPool, workload } from './jobs-workload.fixture.js';
+import { openMember } from './member-uri.js';
 import { importPool } from './pool-open.js';
 import type { Pool } from './pool.js';
 
@@ -53,6 +58,57 @@ describe('rebuild onto a spare', () => {
       await again.close();
     });
   }
+
+  it('raid1 on image files: the copy goes around the page cache (writeUncached) while reads and writes go on, and reads back right after reimport', async (ctx) => {
+    const dir = await mkdtemp(path.join(tmpdir(), 'spindle-rebuild-files-'));
+    const opened: MemberSource[] = [];
+    try {
+      const source = async (name: string): Promise<MemberSource> => {
+        const file = path.join(dir, `${name}.img`);
+        await writeFile(file, '');
+        await truncate(file, memberBytes(12));
+        const s = { uri: `file:${file}`, device: await openMember(`file:${file}`) };
+        opened.push(s);
+        return s;
+      };
+      const sources = [await source('m0'), await source('m1')];
+      const spares = [await source('s0')];
+      const spareDevice = spares[0]!.device;
+      if (!spareDevice.writeUncached) return ctx.skip('spindle-crc32c did not load: image files offer no writeUncached here');
+      let uncached = 0;
+      const write = spareDevice.writeUncached.bind(spareDevice);
+      Object.assign(spareDevice, { writeUncached: (offset: number, data: Uint8Array) => (uncached++, write(offset, data)) });
+      const pool = await newPool(sources, spares);
+      const volume = await pool.createVolume({ name: 'v', size: 3 * 1024 * 1024, layout: 'raid1' });
+      const model = await fill(volume, 5);
+      const victim = [...pool.members.values()].find((m) => m.label === sources[0]!.uri)!;
+      await pool.failMember(victim.uuid);
+      const { id } = await pool.jobs.start({ kind: 'rebuild', member: victim.uuid });
+      const done = pool.jobs.wait(id);
+      expect(await workload(volume, model, done)).toBeGreaterThan(0);
+      const report = await done;
+      expect(report.outcome, report.reason).toBe('done');
+      expect(uncached).toBeGreaterThan(0);
+      await expectFullRedundancy(pool, deviceMap(sources, spares), [[volume, model]]);
+      await pool.close();
+      for (const s of opened) await s.device.close();
+      opened.length = 0;
+      // What the direct writes put on the spare is on the file: a fresh open of the survivors reads it.
+      const again = [await openMember(sources[1]!.uri), await openMember(spares[0]!.uri)];
+      const { pool: imported, missing } = await importPool([
+        { uri: sources[1]!.uri, device: again[0]! },
+        { uri: spares[0]!.uri, device: again[1]! },
+      ]);
+      expect(missing).toEqual([]);
+      await imported.failMember([...imported.members.values()].find((m) => m.label === sources[1]!.uri)!.uuid);
+      expect((await imported.volume('v').read(0, model.length)).equals(model)).toBe(true);
+      await imported.close();
+      for (const d of again) await d.close();
+    } finally {
+      for (const s of opened) await s.device.close().catch(() => {});
+      await rm(dir, { recursive: true, force: true });
+    }
+  });
 
   it('raid1, partly written: the spare gets the same bytes and the same unwritten blocks as the surviving copy', async () => {
     const sources = memorySources(2);

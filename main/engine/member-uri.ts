@@ -7,7 +7,7 @@ import { resolve } from 'node:path';
 import type { BlockDevice } from '../nbd/block-device.js';
 import { NbdClient } from '../nbd/client.js';
 import { FileBlockDevice } from '../nbd/file-device.js';
-import { checksummedReads } from './checksum.js';
+import { alignedWrites, checksummedReads } from './checksum.js';
 
 export class MemberUriError extends Error {
   constructor(message: string) {
@@ -30,7 +30,7 @@ export function normaliseMemberUri(uri: string): string {
 export async function openMember(uri: string): Promise<BlockDevice> {
   const normal = normaliseMemberUri(uri);
   try {
-    if (normal.startsWith('file:')) return await FileBlockDevice.open(normal.slice('file:'.length), { checksummedReads });
+    if (normal.startsWith('file:')) return await FileBlockDevice.open(normal.slice('file:'.length), { checksummedReads, alignedWrites });
     return await NbdClient.connect(normal);
   } catch (error) {
     throw new MemberUriError(`cannot open member ${uri}: ${(error as Error).message}`);

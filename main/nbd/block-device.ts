@@ -64,6 +64,14 @@ export interface BlockDevice {
    * checksums). Same errors as read().
    */
   crc32cBlocks?(offset: number, length: number, blockBytes: number, crcs: Uint32Array): Promise<void>;
+  /**
+   * Optional: write() for bulk data nobody will read soon (a job's copy
+   * onto a spare), which may go around the host's page cache (O_DIRECT)
+   * rather than pile up there as dirty pages for a flush to write back in
+   * one burst. Durable, like write(), only after flush(). Same errors as
+   * write().
+   */
+  writeUncached?(offset: number, data: Uint8Array): Promise<void>;
 
   close(): Promise<void>;
 }

@@ -3,7 +3,7 @@ import { crc32c } from '@node-rs/crc32';
 import path from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { DisconnectedError } from './block-device.js';
-import { FileBlockDevice, type ChecksummedReads } from './file-device.js';
+import { FileBlockDevice, type AlignedWrites, type ChecksummedReads } from './file-device.js';
 import { cleanupAll, makeImage, tempDir } from './test-support.js';
 
 afterEach(cleanupAll);
@@ -166,6 +166,87 @@ describe('FileBlockDevice', () => {
       const gone = await FileBlockDevice.open(file, { checksummedReads: failing('EBADF') });
       await expect(gone.crc32cBlocks!(0, 4096, 4096, new Uint32Array(1))).rejects.toBeInstanceOf(DisconnectedError);
       await gone.close();
+    });
+  });
+  describe('uncached writes (writeUncached)', () => {
+    // A stand-in for the engine's native write (spindle-crc32c's pwriteAligned, tested in
+    // main/engine/checksum.test.ts), which takes any buffer on the O_DIRECT descriptor:
+    // this one bounces through a plain descriptor of its own, and counts its calls.
+    function standIn(file: string, fail?: string): AlignedWrites & { calls: number[] } {
+      const calls: number[] = [];
+      return {
+        calls,
+        async pwriteAligned(fd, data, position) {
+          calls.push(fd);
+          if (fail) throw Object.assign(new Error(`${fail}: it failed`), { code: fail });
+          const fh = await fsp.open(file, 'r+');
+          try {
+            await fh.write(data, 0, data.length, position);
+          } finally {
+            await fh.close();
+          }
+          return data.length;
+        },
+      };
+    }
+
+    it('are offered only when the opener gives aligned writes, and not read-only', async () => {
+      const dir = await tempDir();
+      const file = path.join(dir, 'img');
+      await makeImage(file, 65536);
+      const plain = await FileBlockDevice.open(file);
+      expect(plain.writeUncached).toBeUndefined();
+      await plain.close();
+      const readOnly = await FileBlockDevice.open(file, { readOnly: true, alignedWrites: standIn(file) });
+      expect(readOnly.writeUncached).toBeUndefined();
+      await readOnly.close();
+    });
+
+    it('write whole 4 KiB blocks on a descriptor of their own (O_DIRECT) that reads see at once; other ranges go through write()', async (ctx) => {
+      const dir = await tempDir();
+      const file = path.join(dir, 'img');
+      const orig = await makeImage(file, 1 << 20);
+      const probe = await fsp.open(file, fs.constants.O_WRONLY | fs.constants.O_DIRECT).catch((error: Error) => error);
+      if (probe instanceof Error) return ctx.skip(`${dir} takes no O_DIRECT (${probe.message})`);
+      await probe.close();
+      const stand = standIn(file);
+      const d = await FileBlockDevice.open(file, { alignedWrites: stand });
+      const blocks = Buffer.alloc(3 * 4096, 0xab);
+      await d.writeUncached!(8192, blocks);
+      expect(stand.calls.length).toBe(1);
+      // Not the device's own descriptor: a second one, opened for these writes.
+      const ownFd = (d as unknown as { fd: number }).fd;
+      expect(stand.calls[0]).not.toBe(ownFd);
+      expect((await d.read(8192, blocks.length)).equals(blocks)).toBe(true);
+      // Not whole blocks: through the page cache, the stand-in untouched.
+      await d.writeUncached!(100, Buffer.from('edge'));
+      await d.writeUncached!(4096, Buffer.alloc(1000, 1));
+      expect(stand.calls.length).toBe(1);
+      await d.flush();
+      await d.close();
+      const now = await fsp.readFile(file);
+      expect(now.subarray(8192, 8192 + blocks.length).equals(blocks)).toBe(true);
+      expect(now.subarray(100, 104).toString()).toBe('edge');
+      expect(now.subarray(4096, 5096).equals(Buffer.alloc(1000, 1))).toBe(true);
+      expect(now.subarray(5096, 8192).equals(orig.subarray(5096, 8192))).toBe(true);
+      await expect(d.writeUncached!(0, Buffer.alloc(4096))).rejects.toBeInstanceOf(DisconnectedError);
+    });
+
+    it('fall back to write() for good when the descriptor refuses them (EINVAL); other errors are the device\'s', async () => {
+      const dir = await tempDir();
+      const file = path.join(dir, 'img');
+      await makeImage(file, 65536);
+      const refusing = standIn(file, 'EINVAL');
+      const d = await FileBlockDevice.open(file, { alignedWrites: refusing });
+      await d.writeUncached!(4096, Buffer.alloc(4096, 9));
+      await d.writeUncached!(8192, Buffer.alloc(4096, 8));
+      expect(refusing.calls.length).toBe(1);
+      expect((await d.read(4096, 8192)).equals(Buffer.concat([Buffer.alloc(4096, 9), Buffer.alloc(4096, 8)]))).toBe(true);
+      await d.close();
+      const io = await FileBlockDevice.open(file, { alignedWrites: standIn(file, 'EIO') });
+      await expect(io.writeUncached!(0, Buffer.alloc(4096))).rejects.toMatchObject({ errno: 'EIO' });
+      await expect(io.writeUncached!(65536, Buffer.alloc(4096))).rejects.toMatchObject({ errno: 'EINVAL' });
+      await io.close();
     });
   });
 });

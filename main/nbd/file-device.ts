@@ -46,7 +46,21 @@ export interface FileBlockDeviceOptions {
    * readIntoCrc32c and crc32cBlocks. The engine passes spindle-crc32c's.
    */
   readonly checksummedReads?: ChecksummedReads;
+  /**
+   * A native positional write that takes any buffer on an O_DIRECT
+   * descriptor (spindle-crc32c's pwriteAligned); when given (and the
+   * platform has O_DIRECT), the device offers writeUncached.
+   */
+  readonly alignedWrites?: AlignedWrites;
 }
+
+/** Writes through an aligned bounce buffer: position and data.length multiples of 4096; resolves with the bytes written. */
+export interface AlignedWrites {
+  pwriteAligned(fd: number, data: Uint8Array, position: number): Promise<number>;
+}
+
+/** What pwriteAligned needs of offsets and lengths (the largest logical block size of common devices). */
+const DIRECT_ALIGN = 4096;
 
 /**
  * Reads that CRC32C each block in the thread that read it (spindle-crc32c's
@@ -85,8 +99,12 @@ export class FileBlockDevice implements BlockDevice {
 
   readonly readIntoCrc32c?: (offset: number, target: Buffer, blockBytes: number, crcs: Uint32Array) => Promise<void>;
   readonly crc32cBlocks?: (offset: number, length: number, blockBytes: number, crcs: Uint32Array) => Promise<void>;
+  readonly writeUncached?: (offset: number, data: Uint8Array) => Promise<void>;
+  /** The O_DIRECT descriptor of writeUncached, opened at its first use; undefined once it proved unusable. */
+  private direct: Promise<FileHandle | undefined> | undefined;
 
-  private constructor(path: string, fh: FileHandle, size: number, readOnly: boolean, checksummed: ChecksummedReads | undefined) {
+  private constructor(path: string, fh: FileHandle, size: number, readOnly: boolean, options: FileBlockDeviceOptions) {
+    const checksummed = options.checksummedReads;
     this.path = path;
     this.fh = fh;
     this.fd = fh.fd;
@@ -107,6 +125,10 @@ export class FileBlockDevice implements BlockDevice {
         this.checksummedRead(offset, target.length, blockBytes, crcs, () => checksummed.preadBlocks(this.fd, target, offset, blockBytes, crcs), target, checksummed);
       this.crc32cBlocks = (offset, length, blockBytes, crcs) =>
         this.checksummedRead(offset, length, blockBytes, crcs, () => checksummed.checksumFileBlocks(this.fd, offset, length, blockBytes, crcs), undefined, checksummed);
+    }
+    const aligned = options.alignedWrites;
+    if (aligned && !readOnly && fs.constants.O_DIRECT !== undefined) {
+      this.writeUncached = (offset, data) => this.uncachedWrite(offset, data, aligned);
     }
   }
 
@@ -129,7 +151,7 @@ export class FileBlockDevice implements BlockDevice {
     } catch (err) {
       throw new Error(`cannot open image file ${path}: ${(err as Error).message}`);
     }
-    return new FileBlockDevice(path, fh, st.size, readOnly, options.checksummedReads);
+    return new FileBlockDevice(path, fh, st.size, readOnly, options);
   }
 
   async read(offset: number, length: number): Promise<Buffer> {
@@ -250,6 +272,42 @@ export class FileBlockDevice implements BlockDevice {
     }
   }
 
+  /**
+   * writeUncached: through a second descriptor opened O_DIRECT, which Linux
+   * keeps coherent with the page cache of the first (cached pages of the
+   * range are written back before and dropped after). Where that cannot be
+   * (a file system without O_DIRECT, such as tmpfs before Linux 6.6; a
+   * device that wants larger alignment; offsets or lengths not multiples of
+   * 4 KiB), the write goes through the page cache as write() does, and
+   * after an open or an EINVAL that says the file system will not, always.
+   * fdatasync on the first descriptor (flush) covers both: it flushes the
+   * file, not the descriptor.
+   */
+  private async uncachedWrite(offset: number, data: Uint8Array, aligned: AlignedWrites): Promise<void> {
+    this.checkWrite(offset, data.length);
+    if (offset % DIRECT_ALIGN !== 0 || data.length % DIRECT_ALIGN !== 0) return this.write(offset, data);
+    this.direct ??= fsp.open(this.path, fs.constants.O_WRONLY | fs.constants.O_DIRECT).catch(() => undefined);
+    this.active++;
+    try {
+      const direct = await this.direct;
+      if (direct && !this.closed) {
+        try {
+          await aligned.pwriteAligned(direct.fd, data, offset);
+          return;
+        } catch (err) {
+          if ((err as NodeJS.ErrnoException).code !== 'EINVAL') throw err;
+          this.direct = Promise.resolve(undefined);
+          void direct.close().catch(() => {});
+        }
+      }
+      await this.writeAll(data, offset);
+    } catch (err) {
+      throw toDeviceError(err, `write ${offset}+${data.length}`);
+    } finally {
+      this.idle();
+    }
+  }
+
   async flush(): Promise<void> {
     this.check(0, 0);
     this.active++;
@@ -312,6 +370,8 @@ export class FileBlockDevice implements BlockDevice {
     if (this.closed) return;
     this.closed = true;
     while (this.active > 0) await new Promise<void>((resolve) => this.idleWaiters.push(resolve));
+    const direct = await this.direct;
+    await direct?.close().catch(() => {});
     await this.fh.close();
   }
 

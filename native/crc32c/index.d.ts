@@ -21,3 +21,11 @@ export declare const implementation: string;
 export declare function preadBlocks(fd: number, target: Uint8Array, position: number, blockBytes: number, crcs: Uint32Array): Promise<number>;
 /** preadBlocks without keeping the bytes: each thread reads into its own small scratch buffer. */
 export declare function checksumFileBlocks(fd: number, position: number, length: number, blockBytes: number, crcs: Uint32Array): Promise<number>;
+/**
+ * Writes data at `position` of file descriptor `fd` in a thread-pool thread,
+ * through that thread's 4096-aligned scratch buffer, 1 MiB per pwrite: so an
+ * O_DIRECT descriptor takes any buffer. position and data.length must be
+ * multiples of 4096 (RangeError). Resolves with data.length; rejects as
+ * preadBlocks does (EINVAL: the device wants larger alignment). Not on Windows.
+ */
+export declare function pwriteAligned(fd: number, data: Uint8Array, position: number): Promise<number>;

@@ -382,6 +382,8 @@ typedef struct {
   uint32_t *out;
   size_t done;
   int error;
+  /* A pwriteAligned job (pwrite_execute), not a read. */
+  int writes;
 } pread_job;
 
 /* Each pool thread's scratch for reads whose bytes nobody keeps (checksumFileBlocks): small, so it stays in cache. */
@@ -452,12 +454,13 @@ static void pread_complete(napi_env env, napi_status status, void *arg) {
   napi_value value = NULL;
   if (status != napi_ok) {
     napi_value message;
-    napi_create_string_utf8(env, "preadBlocks: the read was cancelled", NAPI_AUTO_LENGTH, &message);
+    napi_create_string_utf8(env, job->writes ? "pwriteAligned: the write was cancelled" : "preadBlocks: the read was cancelled", NAPI_AUTO_LENGTH, &message);
     napi_create_error(env, NULL, message, &value);
     napi_reject_deferred(env, job->deferred, value);
   } else if (job->error != 0) {
     char text[160];
-    snprintf(text, sizeof text, "%s: %s, pread %zu bytes at %lld", errno_name(job->error), strerror(job->error), job->length, (long long)job->position);
+    snprintf(text, sizeof text, "%s: %s, %s %zu bytes at %lld", errno_name(job->error), strerror(job->error), job->writes ? "pwrite" : "pread", job->length,
+             (long long)job->position);
     napi_value message, code, number;
     napi_create_string_utf8(env, text, NAPI_AUTO_LENGTH, &message);
     napi_create_error(env, NULL, message, &value);
@@ -471,7 +474,7 @@ static void pread_complete(napi_env env, napi_status status, void *arg) {
     napi_resolve_deferred(env, job->deferred, value);
   }
   if (job->target_ref != NULL) napi_delete_reference(env, job->target_ref);
-  napi_delete_reference(env, job->out_ref);
+  if (job->out_ref != NULL) napi_delete_reference(env, job->out_ref);
   napi_delete_async_work(env, job->work);
   free(job);
 }
@@ -589,6 +592,110 @@ static napi_value js_checksum_file_blocks(napi_env env, napi_callback_info info)
   }
   return queue_read(env, "checksumFileBlocks", (int)fd, NULL, position, length, block, argv[4]);
 }
+
+/*
+ * pwriteAligned(fd, data, position): Promise<number>.
+ *
+ * Why: a job's bulk copy (a rebuild onto a spare) writes data that nobody
+ * will read soon. Through the page cache it piles up as dirty pages that
+ * the first flush writes back in one burst: the copy runs at memory speed
+ * until then and at the disk's afterwards, so its rate (and ETA) lies at
+ * first, and the burst stalls foreground reads. An O_DIRECT descriptor
+ * writes around the cache, as md and btrfs rebuilds do, but takes only
+ * buffers, offsets and lengths aligned to the device's logical block, and
+ * JavaScript cannot place a buffer. So the pool thread copies the data
+ * through its own ALIGN-aligned scratch, DIRECT_PIECE bytes per pwrite
+ * (the copy costs far less than the write).
+ *
+ * position and data.length must be multiples of ALIGN (RangeError
+ * otherwise). Resolves with the bytes written (all of them); a failed
+ * pwrite rejects as preadBlocks' reads do (EINVAL: the descriptor's device
+ * wants a larger alignment). Works on any descriptor, O_DIRECT or not.
+ */
+#define ALIGN 4096
+#define DIRECT_PIECE (1024 * 1024)
+
+static pthread_key_t aligned_key;
+static pthread_once_t aligned_once = PTHREAD_ONCE_INIT;
+static void make_aligned_key(void) { pthread_key_create(&aligned_key, free); }
+static uint8_t *thread_aligned_scratch(void) {
+  pthread_once(&aligned_once, make_aligned_key);
+  void *scratch = pthread_getspecific(aligned_key);
+  if (scratch == NULL) {
+    if (posix_memalign(&scratch, ALIGN, DIRECT_PIECE) != 0) return NULL;
+    pthread_setspecific(aligned_key, scratch);
+  }
+  return scratch;
+}
+
+static void pwrite_execute(napi_env env, void *arg) {
+  (void)env;
+  pread_job *job = arg;
+  uint8_t *scratch = thread_aligned_scratch();
+  if (scratch == NULL) {
+    job->error = ENOMEM;
+    return;
+  }
+  while (job->done < job->length) {
+    size_t piece = job->length - job->done;
+    if (piece > DIRECT_PIECE) piece = DIRECT_PIECE;
+    memcpy(scratch, job->data + job->done, piece);
+    size_t written = 0;
+    while (written < piece) {
+      ssize_t n = pwrite(job->fd, scratch + written, piece - written, (off_t)(job->position + (int64_t)(job->done + written)));
+      if (n < 0) {
+        if (errno == EINTR) continue;
+        job->error = errno;
+        return;
+      }
+      if (n == 0) {
+        job->error = EIO; /* a regular file or device that takes nothing: never loop forever */
+        return;
+      }
+      written += (size_t)n;
+    }
+    job->done += piece;
+  }
+}
+
+static napi_value js_pwrite_aligned(napi_env env, napi_callback_info info) {
+  napi_value argv[5];
+  if (!five_args(env, info, argv)) return throw_last(env);
+  double fd, position;
+  if (!integer_arg(env, argv[0], "pwriteAligned: fd", 2147483647.0, &fd) ||
+      !integer_arg(env, argv[2], "pwriteAligned: position", 9007199254740991.0, &position)) {
+    return NULL;
+  }
+  void *data = NULL;
+  size_t length = 0;
+  if (!typed_array(env, argv[1], napi_uint8_array, &data, &length)) return throw_type(env, "pwriteAligned: data must be a Uint8Array (or a Buffer)");
+  char message[160];
+  if (length % ALIGN != 0 || fmod(position, ALIGN) != 0) {
+    snprintf(message, sizeof message, "pwriteAligned: position %.0f and length %zu must be multiples of %d", position, length, ALIGN);
+    return throw_range(env, message);
+  }
+  pread_job *job = calloc(1, sizeof *job);
+  if (job == NULL) {
+    napi_throw_error(env, "ENOMEM", "out of memory");
+    return NULL;
+  }
+  job->fd = (int)fd;
+  job->data = data;
+  job->length = length;
+  job->position = (int64_t)position;
+  job->writes = 1;
+  napi_value promise, name;
+  /* The reference keeps the data alive (and in place) until the write completes. */
+  if (napi_create_reference(env, argv[1], 1, &job->target_ref) != napi_ok || napi_create_promise(env, &job->deferred, &promise) != napi_ok ||
+      napi_create_string_utf8(env, "pwriteAligned", NAPI_AUTO_LENGTH, &name) != napi_ok ||
+      napi_create_async_work(env, NULL, name, pwrite_execute, pread_complete, job, &job->work) != napi_ok || napi_queue_async_work(env, job->work) != napi_ok) {
+    if (job->target_ref != NULL) napi_delete_reference(env, job->target_ref);
+    if (job->work != NULL) napi_delete_async_work(env, job->work);
+    free(job);
+    return throw_last(env);
+  }
+  return promise;
+}
 #endif
 
 /*
@@ -616,6 +723,7 @@ NAPI_MODULE_INIT() {
 #ifndef _WIN32
   CHECK(add_function(env, exports, "preadBlocks", js_pread_blocks));
   CHECK(add_function(env, exports, "checksumFileBlocks", js_checksum_file_blocks));
+  CHECK(add_function(env, exports, "pwriteAligned", js_pwrite_aligned));
 #endif
   napi_value hardware, implementation;
   CHECK(napi_get_boolean(env, use_hardware != 0, &hardware));

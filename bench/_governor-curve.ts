@@ -1,0 +1,147 @@
+/**
+ * What a rebuild at a fixed rate costs the foreground: fio 4 KiB random
+ * reads at QD1 over NBD, p99 idle vs during rebuilds held to fixed rates
+ * with the governor out of the way. Tells whether "p99 ≤ 2× idle at ≥ 0.5×
+ * the ungoverned rate" is within this machine's reach at all.
+ *
+ *   node --import tsx bench/_governor-curve.ts [--gib N] [--rates 0,200,100,50] [--held]
+ *
+ * --rates: MiB/s, 0 for no limit. --held: small batches, as the governor's held-back jobs use.
+ */
+import { execFile, spawn } from 'node:child_process';
+import { mkdtemp, open, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { NbdServer } from '../main/nbd/server.js';
+import { STRIPE_UNIT } from '../main/engine/layout.js';
+import { openMember } from '../main/engine/member-uri.js';
+import { slabGeometry } from '../main/engine/slab-geometry.js';
+import { createPool } from '../main/engine/pool-open.js';
+import type { MemberSource, Pool } from '../main/engine/pool.js';
+
+const MiB = 1024 * 1024;
+const arg = (name: string): string | undefined => {
+  const i = process.argv.indexOf(`--${name}`);
+  return i >= 0 ? process.argv[i + 1] : undefined;
+};
+const slabs = Math.max(1, Math.round(Number(arg('gib') ?? 1) * 4));
+const VOLUME = slabs * slabGeometry(256 * MiB, STRIPE_UNIT).dataBytes;
+const rates = (arg('rates') ?? '0,200,150,100,50').split(',').map(Number);
+const held = process.argv.includes('--held');
+/** Job copies through the page cache, as before writeUncached. */
+const buffered = process.argv.includes('--buffered');
+
+const dropCache = (file: string): Promise<void> =>
+  new Promise((resolve, reject) => execFile('dd', [`if=${file}`, 'iflag=nocache', 'count=0', 'status=none'], (e) => (e ? reject(e) : resolve())));
+
+function fio(uri: string, seconds: number): { stop: () => Promise<{ p99: number; p50: number; iops: number }> } {
+  const child = spawn('fio', ['--name=fg', '--ioengine=nbd', `--uri=${uri}`, '--rw=randread', '--bs=4k', '--iodepth=1', `--runtime=${seconds}`, '--time_based', '--output-format=json'], {
+    stdio: ['ignore', 'pipe', 'inherit'],
+  });
+  let out = '';
+  child.stdout!.on('data', (d) => (out += d));
+  const exited = new Promise<void>((resolve) => child.on('exit', () => resolve()));
+  return {
+    stop: async () => {
+      if (child.exitCode === null && child.signalCode === null) child.kill('SIGINT');
+      await exited;
+      const json = JSON.parse(out.slice(out.indexOf('{'))) as { jobs: Array<{ read: { iops: number; clat_ns: { percentile: Record<string, number> } } }> };
+      const r = json.jobs[0]!.read;
+      return { p99: r.clat_ns.percentile['99.000000']! / 1e6, p50: r.clat_ns.percentile['50.000000']! / 1e6, iops: r.iops };
+    },
+  };
+}
+
+async function main(): Promise<void> {
+  const dir = await mkdtemp(join(tmpdir(), 'spindle-governor-curve-'));
+  const devices: MemberSource[] = [];
+  let pool: Pool | undefined;
+  let server: NbdServer | undefined;
+  const files: string[] = [];
+  try {
+    const newFile = async (name: string): Promise<MemberSource> => {
+      const f = join(dir, `${name}.img`);
+      files.push(f);
+      const h = await open(f, 'w');
+      await h.truncate(VOLUME + 512 * MiB);
+      await h.close();
+      const s = { uri: `file:${f}`, device: await openMember(`file:${f}`) };
+      if (buffered) Object.assign(s.device, { writeUncached: undefined });
+      devices.push(s);
+      return s;
+    };
+    pool = await createPool({ name: 'curve', members: [await newFile('m0'), await newFile('m1')], spares: [] });
+    await pool.setPolicy({ autoRepair: false });
+    const volume = await pool.createVolume({ name: 'v', size: VOLUME, layout: 'raid1' });
+    const b = Buffer.alloc(4 * MiB);
+    for (let at = 0; at < VOLUME; at += 4 * MiB) {
+      for (let i = 0; i < b.length; i += 4096) b.writeUInt32LE((at + i) >>> 0, i);
+      await volume.write(at, b.subarray(0, Math.min(b.length, VOLUME - at)));
+    }
+    await volume.flush();
+    // The governor out of the way: no pacing, batches as --held says.
+    const gov = pool.jobs.governor;
+    gov.admit = async () => {};
+    // The pieces the governor would judge, kept for their p99 beside fio's.
+    let pieces: number[] = [];
+    const sample = gov.sample.bind(gov);
+    gov.sample = (ms: number) => {
+      pieces.push(ms);
+      sample(ms);
+    };
+    const piecesP99 = (): string => {
+      const sorted = pieces.sort((a, b) => a - b);
+      const v = sorted[Math.floor(sorted.length * 0.99)] ?? NaN;
+      pieces = [];
+      return `pieces p99 ${v.toFixed(3)} (n=${sorted.length})`;
+    };
+    Object.defineProperty(gov, 'throttled', { get: () => held });
+    server = new NbdServer();
+    server.addExport('v', volume);
+    const socket = join(dir, 'v.sock');
+    await server.listenUnix(socket);
+    const uri = `nbd+unix:///v?socket=${socket}`;
+    const idleRun = async (): Promise<void> => {
+      for (const f of files) await dropCache(f);
+      const f = fio(uri, 600);
+      pieces = [];
+      await new Promise((r) => setTimeout(r, 5000));
+      const r = await f.stop();
+      console.log(`idle            p50 ${r.p50.toFixed(3)} p99 ${r.p99.toFixed(3)} ms  ${r.iops.toFixed(0)} IOPS  ${piecesP99()} (1 in 4)`);
+    };
+    await idleRun();
+    let victim = [...pool.members.values()][1]!.uuid;
+    let k = 0;
+    for (const rate of rates) {
+      const spare = await newFile(`s${k++}`);
+      const spareUuid = (await pool.addMember(spare, { role: 'spare' })).uuid;
+      pool.jobs.tuning = { ...pool.jobs.tuning, ...(rate > 0 ? { maxRate: rate * MiB } : { maxRate: undefined }) };
+      for (const f of files) await dropCache(f);
+      const f = fio(uri, 600);
+      await new Promise((r) => setTimeout(r, 1000));
+      await pool.failMember(victim);
+      pieces = [];
+      const t = performance.now();
+      const { id } = await pool.jobs.start({ kind: 'rebuild', member: victim, spare: spareUuid });
+      const report = await pool.jobs.wait(id);
+      const s = (performance.now() - t) / 1000;
+      const r = await f.stop();
+      if (report.outcome !== 'done') throw new Error(`rebuild ${report.outcome}: ${report.reason}`);
+      console.log(
+        `rate ${String(rate || '∞').padStart(4)} MiB/s  p50 ${r.p50.toFixed(3)} p99 ${r.p99.toFixed(3)} ms  ${r.iops.toFixed(0)} IOPS  rebuild ${(report.bytes / MiB / s).toFixed(0)} MiB/s in ${s.toFixed(1)} s  ${piecesP99()}`,
+      );
+      victim = spareUuid;
+    }
+    await idleRun();
+  } finally {
+    await server?.close().catch(() => {});
+    await pool?.close().catch(() => {});
+    await Promise.all(devices.map((d) => d.device.close().catch(() => {})));
+    await rm(dir, { recursive: true, force: true });
+  }
+}
+
+main().catch((error: unknown) => {
+  console.error(error);
+  process.exit(1);
+});
