@@ -100,8 +100,10 @@ export class FileBlockDevice implements BlockDevice {
   readonly readIntoCrc32c?: (offset: number, target: Buffer, blockBytes: number, crcs: Uint32Array) => Promise<void>;
   readonly crc32cBlocks?: (offset: number, length: number, blockBytes: number, crcs: Uint32Array) => Promise<void>;
   readonly writeUncached?: (offset: number, data: Uint8Array) => Promise<void>;
-  /** The O_DIRECT descriptor of writeUncached, opened at its first use; undefined once it proved unusable. */
+  /** The O_DIRECT descriptor of writeUncached, opened at its first use (undefined where it cannot be). */
   private direct: Promise<FileHandle | undefined> | undefined;
+  /** Cleared once the descriptor refused a request; it stays open (requests may be under way on it) until close(). */
+  private directUsable = true;
 
   private constructor(path: string, fh: FileHandle, size: number, readOnly: boolean, options: FileBlockDeviceOptions) {
     const checksummed = options.checksummedReads;
@@ -286,19 +288,12 @@ export class FileBlockDevice implements BlockDevice {
   private async uncachedWrite(offset: number, data: Uint8Array, aligned: AlignedWrites): Promise<void> {
     this.checkWrite(offset, data.length);
     if (offset % DIRECT_ALIGN !== 0 || data.length % DIRECT_ALIGN !== 0) return this.write(offset, data);
-    this.direct ??= fsp.open(this.path, fs.constants.O_WRONLY | fs.constants.O_DIRECT).catch(() => undefined);
     this.active++;
     try {
-      const direct = await this.direct;
-      if (direct && !this.closed) {
-        try {
-          await aligned.pwriteAligned(direct.fd, data, offset);
-          return;
-        } catch (err) {
-          if ((err as NodeJS.ErrnoException).code !== 'EINVAL') throw err;
-          this.direct = Promise.resolve(undefined);
-          void direct.close().catch(() => {});
-        }
+      const direct = await this.directHandle();
+      if (direct) {
+        const written = await aligned.pwriteAligned(direct.fd, data, offset).catch((err: unknown) => this.refusedDirect(err));
+        if (written !== undefined) return;
       }
       await this.writeAll(data, offset);
     } catch (err) {
@@ -306,6 +301,25 @@ export class FileBlockDevice implements BlockDevice {
     } finally {
       this.idle();
     }
+  }
+
+  /** The O_DIRECT descriptor, opened at first use; undefined where the file system refuses one (tmpfs before Linux 6.6) or once it refused a request. */
+  private async directHandle(): Promise<FileHandle | undefined> {
+    this.direct ??= fsp.open(this.path, fs.constants.O_WRONLY | fs.constants.O_DIRECT).catch(() => undefined);
+    const direct = await this.direct;
+    return this.directUsable ? direct : undefined;
+  }
+
+  /**
+   * A request on the O_DIRECT descriptor failed: EINVAL means the file
+   * system or device will not take it (alignment), so from now on every
+   * request goes through the page cache, and the caller retries there
+   * (resolves undefined); any other error is the request's.
+   */
+  private refusedDirect(err: unknown): undefined {
+    if ((err as NodeJS.ErrnoException).code !== 'EINVAL') throw err;
+    this.directUsable = false;
+    return undefined;
   }
 
   async flush(): Promise<void> {
