@@ -349,6 +349,34 @@ describe('the addon\'s checksummed file reads (preadBlocks, checksumFileBlocks)'
     expect(() => reads.checksumFileBlocks!(0, 0, 8192, CHECKSUM_BLOCK, [] as unknown as Uint32Array)).toThrow(new TypeError('checksumFileBlocks: out must be a Uint32Array'));
   });
 
+  it('read an O_DIRECT descriptor into any buffer (through aligned scratch), with the same bytes and CRCs', async (ctx) => {
+    if (!reads) return ctx.skip(`the addon's hardware path is not here (${CRC32C_IMPLEMENTATION})`);
+    const { bytes, close } = await image();
+    await close();
+    const fh = await open(path.join(dir!, 'img'), fsConstants.O_RDONLY | fsConstants.O_DIRECT).catch((error: Error) => error);
+    if (fh instanceof Error) return ctx.skip(`${tmpdir()} takes no O_DIRECT (${fh.message})`);
+    try {
+      // More than one 1 MiB direct piece, into a buffer at an odd address; then up to the end of the file.
+      const length = 1024 * 1024 + 2 * CHECKSUM_BLOCK;
+      const target = Buffer.alloc(length + 1, 0xee).subarray(1);
+      const crcs = new Uint32Array(length / CHECKSUM_BLOCK);
+      expect(await reads.preadBlocks!(fh.fd, target, CHECKSUM_BLOCK, CHECKSUM_BLOCK, crcs)).toBe(length);
+      expect(target.equals(bytes.subarray(CHECKSUM_BLOCK, CHECKSUM_BLOCK + length))).toBe(true);
+      expect([...crcs]).toEqual([...crc32cBlocks(bytes.subarray(CHECKSUM_BLOCK, CHECKSUM_BLOCK + length))]);
+      const only = new Uint32Array(length / CHECKSUM_BLOCK);
+      expect(await reads.checksumFileBlocks!(fh.fd, CHECKSUM_BLOCK, length, CHECKSUM_BLOCK, only)).toBe(length);
+      expect([...only]).toEqual([...crcs]);
+      const last = bytes.length - (bytes.length % CHECKSUM_BLOCK) - CHECKSUM_BLOCK;
+      const tail = Buffer.alloc(3 * CHECKSUM_BLOCK);
+      expect(await reads.preadBlocks!(fh.fd, tail, last, CHECKSUM_BLOCK, new Uint32Array(3))).toBe(bytes.length - last);
+      expect(tail.subarray(0, bytes.length - last).equals(bytes.subarray(last))).toBe(true);
+      // A position O_DIRECT cannot take (not even 512-byte aligned): the kernel's EINVAL.
+      await expect(reads.preadBlocks!(fh.fd, Buffer.alloc(CHECKSUM_BLOCK), 100, CHECKSUM_BLOCK, new Uint32Array(1))).rejects.toMatchObject({ code: 'EINVAL' });
+    } finally {
+      await fh.close();
+    }
+  });
+
   it('are what the engine hands image-file members (checksummedReads)', (ctx) => {
     if (!reads) return ctx.skip(`the addon's hardware path is not here (${CRC32C_IMPLEMENTATION})`);
     expect(checksummedReads?.preadBlocks).toBe(reads.preadBlocks);

@@ -65,10 +65,12 @@ const fast = crc32cAddon?.hardware ? crc32cAddon : undefined;
  * (FileBlockDevice's readIntoCrc32c and crc32cBlocks), when the addon runs
  * on its hardware path. With fs.read the main thread checksums afterwards,
  * alone, from memory: bench/jobs scrubs ran at ~0.6 of dd's rate that way.
+ * They take O_DIRECT descriptors too (through aligned scratch of their
+ * own), for slab moves' source reads (BulkReadOptions.uncached).
  */
 export const checksummedReads: ChecksummedReads | undefined =
   fast?.preadBlocks && fast.checksumFileBlocks
-    ? { preadBlocks: fast.preadBlocks, checksumFileBlocks: fast.checksumFileBlocks, crc32cBlocks: fast.crc32cBlocks }
+    ? { preadBlocks: fast.preadBlocks, checksumFileBlocks: fast.checksumFileBlocks, crc32cBlocks: fast.crc32cBlocks, direct: true }
     : undefined;
 
 /**

@@ -20,7 +20,7 @@
  * Units: offsets inside a row are logical data bytes of that row, 4 KiB
  * aligned; "block" is a 4 KiB block index inside a slab's data area.
  */
-import { BlockDeviceError, DisconnectedError, type BlockDevice } from '../nbd/block-device.js';
+import { BlockDeviceError, DisconnectedError, type BlockDevice, type BulkReadOptions } from '../nbd/block-device.js';
 import { CHECKSUM_BLOCK } from './checksum-block.js';
 import { crc32c, crc32cBlocks, crc32cBlocksScratch } from './checksum.js';
 import { STRIPE_UNIT, type Layout, type LayoutSpec, type RowMap } from './layout.js';
@@ -1292,7 +1292,7 @@ export class ChunkIo {
       // finds anything short of all well (then counted and repaired there).
       const mirrored = this.ctx.layout.row(this.spec, first).p === undefined;
       if (mirrored && this.columns.every((c) => c.member.usable && c.member.device?.crc32cBlocks !== undefined)) {
-        const checked = await Promise.allSettled(this.columns.map((_, c) => this.scrubColumn(c, firstBlock, blocks, buffers[c]!, true, true)));
+        const checked = await Promise.allSettled(this.columns.map((_, c) => this.scrubColumn(c, firstBlock, blocks, buffers[c]!, { quiet: true, checksumsOnly: true })));
         if (checked.every((s) => s.status === 'fulfilled' && s.value !== undefined && !s.value.ok.includes(false))) {
           return { bytesRead: this.columns.length * blocks * CHECKSUM_BLOCK, bad: [], repaired: 0, unchecked: 0 };
         }
@@ -1338,9 +1338,12 @@ export class ChunkIo {
    * same blocks (copyColumnRows) that counts their errors; nothing is
    * counted here, though a lost member still fails. `checksumsOnly`: only
    * `ok` is wanted (the device may checksum without handing bytes back), and
-   * `target`'s content is left undefined.
+   * `target`'s content is left undefined. `uncached`: the device may read
+   * around its page cache (a slab move's source, read once to be copied).
    */
-  private async scrubColumn(column: number, firstBlock: number, count: number, target: Buffer, quiet = false, checksumsOnly = false): Promise<ColumnRead | undefined> {
+  private async scrubColumn(column: number, firstBlock: number, count: number, target: Buffer, how: ScrubColumnOptions = {}): Promise<ColumnRead | undefined> {
+    const { quiet = false, checksumsOnly = false } = how;
+    const bulk = how.uncached ? UNCACHED : undefined;
     const { member, slab } = this.columns[column]!;
     if (!member.usable) return undefined;
     // Quiet: a lost member still fails (columnError's other half), an I/O error is not counted.
@@ -1383,10 +1386,10 @@ export class ChunkIo {
       const offset = member.slabOffset(slab, (firstBlock + lo) * CHECKSUM_BLOCK);
       if (checksumsOnly && device.crc32cBlocks) {
         nativeCrcs = new Uint32Array(hi - lo + 1);
-        await device.crc32cBlocks(offset, span.length, CHECKSUM_BLOCK, nativeCrcs);
+        await device.crc32cBlocks(offset, span.length, CHECKSUM_BLOCK, nativeCrcs, bulk);
       } else if (device.readIntoCrc32c) {
         nativeCrcs = new Uint32Array(hi - lo + 1);
-        await device.readIntoCrc32c(offset, span, CHECKSUM_BLOCK, nativeCrcs);
+        await device.readIntoCrc32c(offset, span, CHECKSUM_BLOCK, nativeCrcs, bulk);
       } else if (device.readInto) await device.readInto(offset, span);
       else (await device.read(offset, span.length)).copy(span);
       member.bytesRead += span.length;
@@ -1432,7 +1435,7 @@ export class ChunkIo {
     const blocks = count * BLOCKS_PER_UNIT;
     const buffer = jobBuffers.take(blocks * CHECKSUM_BLOCK);
     try {
-      let read = await this.scrubColumn(column, firstBlock, blocks, buffer, true);
+      let read = await this.scrubColumn(column, firstBlock, blocks, buffer, SOURCE_READ);
       if (read && read.ok.includes(false)) return await this.copyColumnRows(first, count, column, to);
       if (!read) {
         if (this.ctx.layout.row(this.spec, first).p !== undefined) return await this.copyColumnRows(first, count, column, to);
@@ -1440,7 +1443,7 @@ export class ChunkIo {
         const copies = this.ctx.layout.row(this.spec, 0).data.find((c) => c.includes(column))!;
         for (const c of copies) {
           if (c === column) continue;
-          read = await this.scrubColumn(c, firstBlock, blocks, buffer, true);
+          read = await this.scrubColumn(c, firstBlock, blocks, buffer, SOURCE_READ);
           if (read && !read.ok.includes(false)) break;
           read = undefined;
         }
@@ -1616,6 +1619,17 @@ function verifyInPlace(entries: Uint32Array, first: number, buf: Buffer, at: num
   }
   return true;
 }
+
+/** How scrubColumn reads (see there). */
+interface ScrubColumnOptions {
+  readonly quiet?: boolean;
+  readonly checksumsOnly?: boolean;
+  readonly uncached?: boolean;
+}
+
+/** A slab move's source read: quiet (copyColumnRows, if it must, reads again and counts), around the page cache. */
+const SOURCE_READ: ScrubColumnOptions = Object.freeze({ quiet: true, uncached: true });
+const UNCACHED: BulkReadOptions = Object.freeze({ uncached: true });
 
 /**
  * A slab move's copy onto its new place: around the page cache where the

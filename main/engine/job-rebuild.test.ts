@@ -2,9 +2,11 @@ import { mkdtemp, rm, truncate, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
+import type { BulkReadOptions } from '../nbd/block-device.js';
 import type { MemberSource } from './pool.js';
 import { JobError } from './job-types.js';
 import { deviceMap, expectFullRedundancy, fill, memberBytes, memorySources, newPool, workload } from './jobs-workload.fixture.js';
+import { CRC32C_IMPLEMENTATION } from './checksum.js';
 import { openMember } from './member-uri.js';
 import { importPool } from './pool-open.js';
 import type { Pool } from './pool.js';
@@ -74,10 +76,20 @@ describe('rebuild onto a spare', () => {
       const sources = [await source('m0'), await source('m1')];
       const spares = [await source('s0')];
       const spareDevice = spares[0]!.device;
-      if (!spareDevice.writeUncached) return ctx.skip('spindle-crc32c did not load: image files offer no writeUncached here');
+      if (!spareDevice.writeUncached || !sources[0]!.device.readIntoCrc32c) return ctx.skip(`spindle-crc32c's native reads and writes are not here (${CRC32C_IMPLEMENTATION})`);
       let uncached = 0;
       const write = spareDevice.writeUncached.bind(spareDevice);
       Object.assign(spareDevice, { writeUncached: (offset: number, data: Uint8Array) => (uncached++, write(offset, data)) });
+      // The surviving copy is read around the page cache too.
+      let uncachedReads = 0;
+      for (const s of sources) {
+        const read = s.device.readIntoCrc32c!.bind(s.device);
+        Object.assign(s.device, {
+          readIntoCrc32c: (offset: number, target: Buffer, blockBytes: number, crcs: Uint32Array, how?: BulkReadOptions) => (
+            how?.uncached && uncachedReads++, read(offset, target, blockBytes, crcs, how)
+          ),
+        });
+      }
       const pool = await newPool(sources, spares);
       const volume = await pool.createVolume({ name: 'v', size: 3 * 1024 * 1024, layout: 'raid1' });
       const model = await fill(volume, 5);
@@ -89,6 +101,7 @@ describe('rebuild onto a spare', () => {
       const report = await done;
       expect(report.outcome, report.reason).toBe('done');
       expect(uncached).toBeGreaterThan(0);
+      expect(uncachedReads).toBeGreaterThan(0);
       await expectFullRedundancy(pool, deviceMap(sources, spares), [[volume, model]]);
       await pool.close();
       for (const s of opened) await s.device.close();

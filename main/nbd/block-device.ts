@@ -57,13 +57,13 @@ export interface BlockDevice {
    * computed where the bytes were read, while they are still in cache. Same
    * errors as read().
    */
-  readIntoCrc32c?(offset: number, target: Buffer, blockBytes: number, crcs: Uint32Array): Promise<void>;
+  readIntoCrc32c?(offset: number, target: Buffer, blockBytes: number, crcs: Uint32Array, options?: BulkReadOptions): Promise<void>;
   /**
    * Optional: the CRC32C of each `blockBytes` from `offset` into `crcs`,
    * without handing the bytes back (a verify pass that needs only the
    * checksums). Same errors as read().
    */
-  crc32cBlocks?(offset: number, length: number, blockBytes: number, crcs: Uint32Array): Promise<void>;
+  crc32cBlocks?(offset: number, length: number, blockBytes: number, crcs: Uint32Array, options?: BulkReadOptions): Promise<void>;
   /**
    * Optional: write() for bulk data nobody will read soon (a job's copy
    * onto a spare), which may go around the host's page cache (O_DIRECT)
@@ -74,6 +74,16 @@ export interface BlockDevice {
   writeUncached?(offset: number, data: Uint8Array): Promise<void>;
 
   close(): Promise<void>;
+}
+
+/** How a bulk read (readIntoCrc32c, crc32cBlocks) may be done. */
+export interface BulkReadOptions {
+  /**
+   * Bytes read once, to be copied elsewhere (a slab move's source): the
+   * device may read around its page cache (O_DIRECT), as writeUncached
+   * writes.
+   */
+  readonly uncached?: boolean;
 }
 
 export interface BlockDeviceCapabilities {

@@ -232,6 +232,56 @@ describe('FileBlockDevice', () => {
       await expect(d.writeUncached!(0, Buffer.alloc(4096))).rejects.toBeInstanceOf(DisconnectedError);
     });
 
+    it('uncached checksummed reads of whole blocks use the same descriptor when the reads take one (direct), and fall back when it refuses', async (ctx) => {
+      const dir = await tempDir();
+      const file = path.join(dir, 'img');
+      const orig = await makeImage(file, 65536);
+      const probe = await fsp.open(file, fs.constants.O_RDONLY | fs.constants.O_DIRECT).catch((error: Error) => error);
+      if (probe instanceof Error) return ctx.skip(`${dir} takes no O_DIRECT (${probe.message})`);
+      await probe.close();
+      const fds: number[] = [];
+      let refuse = false;
+      const reads: ChecksummedReads = {
+        direct: true,
+        async preadBlocks(fd, target, position, blockBytes, crcs) {
+          fds.push(fd);
+          if (refuse) throw Object.assign(new Error('EINVAL: it failed'), { code: 'EINVAL' });
+          const fh = await fsp.open(file, 'r');
+          try {
+            const { bytesRead } = await fh.read(target, 0, target.length, position);
+            for (let i = 0; i * blockBytes < bytesRead; i++) crcs[i] = crc32c(target.subarray(i * blockBytes, (i + 1) * blockBytes)) >>> 0;
+            return bytesRead;
+          } finally {
+            await fh.close();
+          }
+        },
+        checksumFileBlocks: () => Promise.reject(new Error('not used here')),
+        crc32cBlocks: () => {},
+      };
+      const d = await FileBlockDevice.open(file, { checksummedReads: reads });
+      const ownFd = (d as unknown as { fd: number }).fd;
+      const target = Buffer.alloc(8192);
+      const crcs = new Uint32Array(2);
+      await d.readIntoCrc32c!(4096, target, 4096, crcs);
+      await d.readIntoCrc32c!(4096, target, 4096, crcs, { uncached: true });
+      expect(target.equals(orig.subarray(4096, 12288))).toBe(true);
+      // Cached as asked, then the O_DIRECT descriptor.
+      expect(fds[0]).toBe(ownFd);
+      expect(fds[1]).not.toBe(ownFd);
+      // Not whole 4 KiB blocks: the usual descriptor.
+      await d.readIntoCrc32c!(4096, Buffer.alloc(2048), 1024, new Uint32Array(2), { uncached: true });
+      expect(fds[2]).toBe(ownFd);
+      // Refused: once more on the usual descriptor, and from then on only there.
+      refuse = true;
+      await expect(d.readIntoCrc32c!(0, target, 4096, crcs, { uncached: true })).rejects.toThrow();
+      expect(fds.slice(3)).toEqual([fds[1], ownFd]);
+      refuse = false;
+      await d.readIntoCrc32c!(0, target, 4096, crcs, { uncached: true });
+      expect(fds[5]).toBe(ownFd);
+      expect(target.equals(orig.subarray(0, 8192))).toBe(true);
+      await d.close();
+    });
+
     it('fall back to write() for good when the descriptor refuses them (EINVAL); other errors are the device\'s', async () => {
       const dir = await tempDir();
       const file = path.join(dir, 'img');

@@ -25,6 +25,7 @@ import {
   DisconnectedError,
   type BlockDevice,
   type BlockDeviceCapabilities,
+  type BulkReadOptions,
   type NbdErrno,
   type WriteOptions,
   type WriteZeroesOptions,
@@ -72,6 +73,12 @@ export interface ChecksummedReads {
   checksumFileBlocks(fd: number, position: number, length: number, blockBytes: number, crcs: Uint32Array): Promise<number>;
   /** CRC32C per block in this thread: for the zeroes past a short read. */
   crc32cBlocks(data: Uint8Array, blockBytes: number, crcs: Uint32Array): void;
+  /**
+   * The reads take an O_DIRECT descriptor (reading through aligned memory
+   * of their own): the device then gives them one for reads asked to be
+   * uncached (BulkReadOptions).
+   */
+  readonly direct?: boolean;
 }
 
 /** fs error codes → the NBD errno a client should see. */
@@ -97,10 +104,10 @@ export class FileBlockDevice implements BlockDevice {
   private active = 0;
   private idleWaiters: (() => void)[] = [];
 
-  readonly readIntoCrc32c?: (offset: number, target: Buffer, blockBytes: number, crcs: Uint32Array) => Promise<void>;
-  readonly crc32cBlocks?: (offset: number, length: number, blockBytes: number, crcs: Uint32Array) => Promise<void>;
+  readonly readIntoCrc32c?: (offset: number, target: Buffer, blockBytes: number, crcs: Uint32Array, options?: BulkReadOptions) => Promise<void>;
+  readonly crc32cBlocks?: (offset: number, length: number, blockBytes: number, crcs: Uint32Array, options?: BulkReadOptions) => Promise<void>;
   readonly writeUncached?: (offset: number, data: Uint8Array) => Promise<void>;
-  /** The O_DIRECT descriptor of writeUncached, opened at its first use (undefined where it cannot be). */
+  /** The O_DIRECT descriptor of writeUncached and uncached checksummed reads, opened at first use (undefined where it cannot be). */
   private direct: Promise<FileHandle | undefined> | undefined;
   /** Cleared once the descriptor refused a request; it stays open (requests may be under way on it) until close(). */
   private directUsable = true;
@@ -123,10 +130,10 @@ export class FileBlockDevice implements BlockDevice {
       preferredBlockSize: 4096,
     };
     if (checksummed) {
-      this.readIntoCrc32c = (offset, target, blockBytes, crcs) =>
-        this.checksummedRead(offset, target.length, blockBytes, crcs, () => checksummed.preadBlocks(this.fd, target, offset, blockBytes, crcs), target, checksummed);
-      this.crc32cBlocks = (offset, length, blockBytes, crcs) =>
-        this.checksummedRead(offset, length, blockBytes, crcs, () => checksummed.checksumFileBlocks(this.fd, offset, length, blockBytes, crcs), undefined, checksummed);
+      this.readIntoCrc32c = (offset, target, blockBytes, crcs, how) =>
+        this.checksummedRead(offset, target.length, blockBytes, crcs, (fd) => checksummed.preadBlocks(fd, target, offset, blockBytes, crcs), target, checksummed, how);
+      this.crc32cBlocks = (offset, length, blockBytes, crcs, how) =>
+        this.checksummedRead(offset, length, blockBytes, crcs, (fd) => checksummed.checksumFileBlocks(fd, offset, length, blockBytes, crcs), undefined, checksummed, how);
     }
     const aligned = options.alignedWrites;
     if (aligned && !readOnly && fs.constants.O_DIRECT !== undefined) {
@@ -188,20 +195,23 @@ export class FileBlockDevice implements BlockDevice {
   }
 
   /**
-   * readIntoCrc32c / crc32cBlocks: `read()` reads and checksums it all (the
-   * native side loops over short reads until end of file). Short of the end
-   * (the file shrank under us), the rest reads as zeroes, as in readInto,
-   * and the blocks from the one the file ends in are read and checksummed
-   * here.
+   * readIntoCrc32c / crc32cBlocks: `read(fd)` reads and checksums it all
+   * (the native side loops over short reads until end of file): on the
+   * O_DIRECT descriptor when asked for an uncached read of whole 4 KiB
+   * blocks and the reads take one (else, or after an EINVAL, on the usual
+   * one). Short of the end (the file shrank under us), the rest reads as
+   * zeroes, as in readInto, and the blocks from the one the file ends in
+   * are read and checksummed here.
    */
   private async checksummedRead(
     offset: number,
     length: number,
     blockBytes: number,
     crcs: Uint32Array,
-    read: () => Promise<number>,
+    read: (fd: number) => Promise<number>,
     target: Buffer | undefined,
     checksummed: ChecksummedReads,
+    how: BulkReadOptions | undefined,
   ): Promise<void> {
     this.check(offset, length);
     if (!Number.isInteger(blockBytes) || blockBytes <= 0 || length % blockBytes !== 0 || crcs.length < length / blockBytes) {
@@ -209,7 +219,10 @@ export class FileBlockDevice implements BlockDevice {
     }
     this.active++;
     try {
-      const n = await read();
+      const direct = how?.uncached && checksummed.direct && offset % DIRECT_ALIGN === 0 && length % DIRECT_ALIGN === 0 ? await this.directHandle() : undefined;
+      let n: number | undefined;
+      if (direct) n = await read(direct.fd).catch((err: unknown) => this.refusedDirect(err));
+      n ??= await read(this.fd);
       if (n < length) {
         const from = n - (n % blockBytes);
         const tail = target ? target.subarray(from) : Buffer.allocUnsafe(length - from);
@@ -305,7 +318,8 @@ export class FileBlockDevice implements BlockDevice {
 
   /** The O_DIRECT descriptor, opened at first use; undefined where the file system refuses one (tmpfs before Linux 6.6) or once it refused a request. */
   private async directHandle(): Promise<FileHandle | undefined> {
-    this.direct ??= fsp.open(this.path, fs.constants.O_WRONLY | fs.constants.O_DIRECT).catch(() => undefined);
+    const flags = (this.capabilities.readOnly ? fs.constants.O_RDONLY : fs.constants.O_RDWR) | fs.constants.O_DIRECT;
+    this.direct ??= fsp.open(this.path, flags).catch(() => undefined);
     const direct = await this.direct;
     return this.directUsable ? direct : undefined;
   }

@@ -21,6 +21,7 @@
  * table, and crc32cPortable / crc32cBlocksPortable run it on any CPU so
  * tests can compare both paths.
  */
+#define _GNU_SOURCE /* O_DIRECT */
 #include <node_api.h>
 
 #include <math.h>
@@ -363,8 +364,13 @@ static napi_value crc32c_blocks_call(napi_env env, napi_callback_info info, int 
  * failed pread rejects with an Error whose `code` is the errno's name (as
  * fs errors have) and `errno` its number. The caller must leave `target`
  * alone until the promise settles, as with fs.read.
+ *
+ * On an O_DIRECT descriptor (a job reading around the page cache) the reads
+ * go through the thread's aligned scratch; position and length must then
+ * be multiples of ALIGN, or the kernel refuses with EINVAL.
  */
 #include <errno.h>
+#include <fcntl.h>
 #include <unistd.h>
 
 #define PIECE (128 * 1024)
@@ -400,16 +406,54 @@ static uint8_t *thread_scratch(void) {
   return scratch;
 }
 
+/* What O_DIRECT wants of buffers, offsets and lengths (the largest logical block of common devices). */
+#define ALIGN 4096
+/* Bytes per pread or pwrite on an O_DIRECT descriptor: each is a device round trip, so larger than PIECE. */
+#define DIRECT_PIECE (1024 * 1024)
+
+/* Each pool thread's ALIGN-aligned scratch for O_DIRECT reads and writes. */
+
+static pthread_key_t aligned_key;
+static pthread_once_t aligned_once = PTHREAD_ONCE_INIT;
+static void make_aligned_key(void) { pthread_key_create(&aligned_key, free); }
+static uint8_t *thread_aligned_scratch(void) {
+  pthread_once(&aligned_once, make_aligned_key);
+  void *scratch = pthread_getspecific(aligned_key);
+  if (scratch == NULL) {
+    if (posix_memalign(&scratch, ALIGN, DIRECT_PIECE) != 0) return NULL;
+    pthread_setspecific(aligned_key, scratch);
+  }
+  return scratch;
+}
+
 static void pread_execute(napi_env env, void *arg) {
   (void)env;
   pread_job *job = arg;
+  /*
+   * An O_DIRECT descriptor (a job reading around the page cache) takes only
+   * aligned buffers: its reads go through the thread's aligned scratch,
+   * DIRECT_PIECE at a time, and are copied out after their CRCs.
+   */
+#ifdef O_DIRECT
+  int flags = fcntl(job->fd, F_GETFL);
+  const int direct = flags != -1 && (flags & O_DIRECT) != 0;
+#else
+  const int direct = 0;
+#endif
   uint8_t *scratch = NULL;
-  if (job->data == NULL && (scratch = thread_scratch()) == NULL) {
+  size_t piece_bytes = PIECE;
+  if (direct) {
+    scratch = thread_aligned_scratch();
+    piece_bytes = DIRECT_PIECE;
+  } else if (job->data == NULL) {
+    scratch = thread_scratch();
+  }
+  if ((direct || job->data == NULL) && scratch == NULL) {
     job->error = ENOMEM;
     return;
   }
   /* Pieces end on block boundaries, so each is checksummed whole right after its read. */
-  const size_t piece = PIECE - PIECE % job->block;
+  const size_t piece = piece_bytes - piece_bytes % job->block;
   size_t checked = 0; /* bytes whose blocks have their CRC */
   size_t start = 0;   /* where the piece being read began */
   while (job->done < job->length) {
@@ -424,6 +468,7 @@ static void pread_execute(napi_env env, void *arg) {
       return;
     }
     if (n == 0) break; /* end of file */
+    if (scratch != NULL && job->data != NULL) memcpy(job->data + job->done, into, (size_t)n);
     job->done += (size_t)n;
     size_t whole = job->done - job->done % job->block;
     if (whole > checked) {
@@ -612,22 +657,6 @@ static napi_value js_checksum_file_blocks(napi_env env, napi_callback_info info)
  * pwrite rejects as preadBlocks' reads do (EINVAL: the descriptor's device
  * wants a larger alignment). Works on any descriptor, O_DIRECT or not.
  */
-#define ALIGN 4096
-#define DIRECT_PIECE (1024 * 1024)
-
-static pthread_key_t aligned_key;
-static pthread_once_t aligned_once = PTHREAD_ONCE_INIT;
-static void make_aligned_key(void) { pthread_key_create(&aligned_key, free); }
-static uint8_t *thread_aligned_scratch(void) {
-  pthread_once(&aligned_once, make_aligned_key);
-  void *scratch = pthread_getspecific(aligned_key);
-  if (scratch == NULL) {
-    if (posix_memalign(&scratch, ALIGN, DIRECT_PIECE) != 0) return NULL;
-    pthread_setspecific(aligned_key, scratch);
-  }
-  return scratch;
-}
-
 static void pwrite_execute(napi_env env, void *arg) {
   (void)env;
   pread_job *job = arg;
