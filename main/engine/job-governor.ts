@@ -42,7 +42,8 @@
  * 15 ms at 300 MiB/s in the first 300 ms, about 1 ms at 400 MiB/s later in
  * the same rebuild), whatever rate the job began at above a few MiB/s; from
  * 8 MiB/s, doubling, the first windows stay within the budget and the job
- * is at 100+ MiB/s within two seconds (bench jobs --trace).
+ * is at 100+ MiB/s within two seconds (bench jobs --trace). A first look
+ * after FIRST_LOOK_MS lets it run free if the foreground has stopped.
  *
  * A job held near the floor (FLOOR_REPROBE × MIN_RATE) whose foreground is
  * still over budget probes again: the slowness is not the job's, or the
@@ -86,6 +87,14 @@ const CEILING = 2;
 const SLOW_START_RATE = 8 * 1024 * 1024;
 /** Foreground pieces this recent when a job begins: it begins held. */
 const FOREGROUND_RECENT_MS = 1_000;
+/**
+ * A job begun held looks this soon whether the foreground goes on: if
+ * fewer than a window's MIN_SAMPLES, pro rata, came meanwhile, it was the
+ * end of a burst (often the writes that made the job's data), and the job
+ * runs free. Waiting for the first whole window held 1 GiB rebuilds at
+ * slow start's rate for their first 300 ms (bench/_jobs-profile.ts --progress).
+ */
+const FIRST_LOOK_MS = 100;
 /** Never slower than this: a job must finish eventually even under constant load. */
 const MIN_RATE = 2 * 1024 * 1024;
 /** A job held to at most this many times MIN_RATE and still over budget probes again (a baseline at least MIN_BASELINE_AGE_MS old). */
@@ -168,6 +177,7 @@ export class Governor {
       if (this.now() - this.idleLast < FOREGROUND_RECENT_MS) {
         this.limit = SLOW_START_RATE;
         this.slowStart = true;
+        setTimeout(() => this.firstLook(), FIRST_LOOK_MS).unref();
       }
     }
     if (!this.timer) {
@@ -209,6 +219,16 @@ export class Governor {
     this.nextFree = start + (bytes * 1000) / this.limit;
     const wait = start - t;
     if (wait > 1) await new Promise((resolve) => setTimeout(resolve, wait));
+  }
+
+  /** See FIRST_LOOK_MS. */
+  private firstLook(): void {
+    if (!this.slowStart || this.active === 0 || this.probeSamples) return;
+    if (this.window.length < (MIN_SAMPLES * FIRST_LOOK_MS) / WINDOW_MS) {
+      this.limit = Infinity;
+      this.slowStart = false;
+      this.nextFree = 0;
+    }
   }
 
   private tick(): void {

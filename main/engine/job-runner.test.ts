@@ -284,6 +284,22 @@ describe('Governor', () => {
       end = governor.begin();
       expect(governor.throttled).toBe(false);
       end();
+      // Just after a burst of foreground I/O, it begins held, and runs free at the first look if the burst is over.
+      void governor.sampling;
+      end = governor.begin();
+      expect(governor.rateLimit).toBe(8 * MiB);
+      governor.sample(1);
+      await vi.advanceTimersByTimeAsync(110);
+      expect(governor.throttled).toBe(false);
+      end();
+      // If it goes on, it stays held.
+      void governor.sampling;
+      end = governor.begin();
+      const goesOn = feed30(() => 1);
+      await vi.advanceTimersByTimeAsync(110);
+      expect(governor.rateLimit).toBe(8 * MiB);
+      clearInterval(goesOn);
+      end();
     } finally {
       vi.useRealTimers();
     }
