@@ -4,9 +4,10 @@
  * with the governor out of the way. Tells whether "p99 ≤ 2× idle at ≥ 0.5×
  * the ungoverned rate" is within this machine's reach at all.
  *
- *   node --import tsx bench/_governor-curve.ts [--gib N] [--rates 0,200,100,50] [--held]
+ *   node --import tsx bench/_governor-curve.ts [--gib N] [--rates 0,200,100,50] [--held] [--batch-rows N] [--buffered]
  *
- * --rates: MiB/s, 0 for no limit. --held: small batches, as the governor's held-back jobs use.
+ * --rates: MiB/s, 0 for no limit. --held: small batches, as the governor's held-back jobs use
+ * (a quarter of --batch-rows, 4 at most). --buffered: copies through the page cache.
  */
 import { execFile, spawn } from 'node:child_process';
 import { mkdtemp, open, rm } from 'node:fs/promises';
@@ -28,6 +29,7 @@ const slabs = Math.max(1, Math.round(Number(arg('gib') ?? 1) * 4));
 const VOLUME = slabs * slabGeometry(256 * MiB, STRIPE_UNIT).dataBytes;
 const rates = (arg('rates') ?? '0,200,150,100,50').split(',').map(Number);
 const held = process.argv.includes('--held');
+const batchRows = arg('batch-rows');
 /** Job copies through the page cache, as before writeUncached. */
 const buffered = process.argv.includes('--buffered');
 
@@ -72,6 +74,7 @@ async function main(): Promise<void> {
     };
     pool = await createPool({ name: 'curve', members: [await newFile('m0'), await newFile('m1')], spares: [] });
     await pool.setPolicy({ autoRepair: false });
+    if (batchRows) pool.jobs.tuning = { ...pool.jobs.tuning, batchRows: Number(batchRows) };
     const volume = await pool.createVolume({ name: 'v', size: VOLUME, layout: 'raid1' });
     const b = Buffer.alloc(4 * MiB);
     for (let at = 0; at < VOLUME; at += 4 * MiB) {

@@ -152,23 +152,30 @@ describe('ProgressMeter', () => {
     }
   });
 
-  it('claims no rate before it has seen half a second, and does not count paused time', () => {
+  it('claims no rate before half a second of bytes, and counts neither the time before the first bytes nor paused time', () => {
     let now = 0;
     const meter = new ProgressMeter(0, 100, () => now);
     meter.restart();
-    now = 100;
+    // 400 ms of start-up before the first bytes: they open the window.
+    now = 400;
     meter.advance(10);
     expect(meter.rate).toBe(0);
     expect(meter.etaMs).toBeUndefined();
-    now = 1000;
+    now = 800;
     meter.advance(10);
-    expect(meter.rate).toBeCloseTo(20, 5);
+    expect(meter.rate).toBe(0);
+    now = 900;
+    meter.advance(10);
+    expect(meter.rate).toBeCloseTo(40, 5);
     now = 60_000; // paused for a minute
     meter.restart();
-    now = 61_000;
+    now = 60_700;
     meter.advance(20);
+    expect(meter.rate).toBe(0);
+    now = 61_200;
+    meter.advance(10);
     expect(meter.rate).toBeCloseTo(20, 5);
-    expect(meter.etaMs).toBeCloseTo(3000, 5);
+    expect(meter.etaMs).toBeCloseTo(2000, 5);
   });
 });
 
