@@ -497,14 +497,18 @@ export class JobRunner extends EventEmitter<JobRunnerEvents> {
       },
       info: () => host.pool.state.jobs.find((j) => j.id === job.id)!,
       admit: async (bytes) => {
-        for (;;) {
-          if (job.stop !== undefined) throw new JobStop();
-          if (!job.paused) break;
-          await new Promise<void>((resolve) => job.pauseWaiters.push(resolve));
-        }
+        const whilePaused = async (): Promise<void> => {
+          for (;;) {
+            if (job.stop !== undefined) throw new JobStop();
+            if (!job.paused) return;
+            await new Promise<void>((resolve) => job.pauseWaiters.push(resolve));
+          }
+        };
+        await whilePaused();
         await governor.admit(bytes);
         await pace(bytes);
-        if (job.stop !== undefined) throw new JobStop();
+        // Paused while it waited for its turn (a slow maxRate can make that seconds): its I/O waits too.
+        await whilePaused();
       },
       get throttled() {
         return governor.throttled;
