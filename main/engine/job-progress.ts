@@ -34,8 +34,9 @@ export class ProgressMeter {
    * The job (re)starts measuring: after a start, a resume, a restart. The
    * window opens at its first bytes, not now: what comes before them (the
    * start record's flush, a move's first reads of cold metadata) is no part
-   * of the rate the rest goes at, and made 1 GiB rebuilds' ETAs at 10 %
-   * up to 48 % long (bench/_jobs-profile.ts --progress).
+   * of the rate the rest goes at: counted, it made a 1 GiB rebuild's ETA
+   * at its first mark 8-20 % long; not counted, -12..+4 % in six runs
+   * (bench/_jobs-profile.ts --progress).
    */
   restart(): void {
     this.samples = [];
