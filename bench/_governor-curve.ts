@@ -9,11 +9,13 @@
  * --rates: MiB/s, 0 for no limit. --held: small batches, as the governor's held-back jobs use
  * (a quarter of --batch-rows, 4 at most). --buffered: copies through the page cache.
  */
-import { execFile, spawn } from 'node:child_process';
+import { execFile } from 'node:child_process';
 import { mkdtemp, open, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { NbdServer } from '../main/nbd/server.js';
+import { p99 } from '../main/engine/job-governor.js';
+import { fioRandRead } from './_fio-latency.js';
 import { STRIPE_UNIT } from '../main/engine/layout.js';
 import { openMember } from '../main/engine/member-uri.js';
 import { slabGeometry } from '../main/engine/slab-geometry.js';
@@ -35,24 +37,6 @@ const buffered = process.argv.includes('--buffered');
 
 const dropCache = (file: string): Promise<void> =>
   new Promise((resolve, reject) => execFile('dd', [`if=${file}`, 'iflag=nocache', 'count=0', 'status=none'], (e) => (e ? reject(e) : resolve())));
-
-function fio(uri: string, seconds: number): { stop: () => Promise<{ p99: number; p50: number; iops: number }> } {
-  const child = spawn('fio', ['--name=fg', '--ioengine=nbd', `--uri=${uri}`, '--rw=randread', '--bs=4k', '--iodepth=1', `--runtime=${seconds}`, '--time_based', '--output-format=json'], {
-    stdio: ['ignore', 'pipe', 'inherit'],
-  });
-  let out = '';
-  child.stdout!.on('data', (d) => (out += d));
-  const exited = new Promise<void>((resolve) => child.on('exit', () => resolve()));
-  return {
-    stop: async () => {
-      if (child.exitCode === null && child.signalCode === null) child.kill('SIGINT');
-      await exited;
-      const json = JSON.parse(out.slice(out.indexOf('{'))) as { jobs: Array<{ read: { iops: number; clat_ns: { percentile: Record<string, number> } } }> };
-      const r = json.jobs[0]!.read;
-      return { p99: r.clat_ns.percentile['99.000000']! / 1e6, p50: r.clat_ns.percentile['50.000000']! / 1e6, iops: r.iops };
-    },
-  };
-}
 
 async function main(): Promise<void> {
   const dir = await mkdtemp(join(tmpdir(), 'spindle-governor-curve-'));
@@ -93,10 +77,9 @@ async function main(): Promise<void> {
       sample(ms);
     };
     const piecesP99 = (): string => {
-      const sorted = pieces.sort((a, b) => a - b);
-      const v = sorted[Math.floor(sorted.length * 0.99)] ?? NaN;
+      const line = `pieces p99 ${p99(pieces).toFixed(3)} (n=${pieces.length})`;
       pieces = [];
-      return `pieces p99 ${v.toFixed(3)} (n=${sorted.length})`;
+      return line;
     };
     Object.defineProperty(gov, 'throttled', { get: () => held });
     server = new NbdServer();
@@ -106,11 +89,11 @@ async function main(): Promise<void> {
     const uri = `nbd+unix:///v?socket=${socket}`;
     const idleRun = async (): Promise<void> => {
       for (const f of files) await dropCache(f);
-      const f = fio(uri, 600);
+      const f = fioRandRead(uri, 600);
       pieces = [];
       await new Promise((r) => setTimeout(r, 5000));
       const r = await f.stop();
-      console.log(`idle            p50 ${r.p50.toFixed(3)} p99 ${r.p99.toFixed(3)} ms  ${r.iops.toFixed(0)} IOPS  ${piecesP99()} (1 in 4)`);
+      console.log(`idle            p50 ${r.p50Ms.toFixed(3)} p99 ${r.p99Ms.toFixed(3)} ms  ${r.iops.toFixed(0)} IOPS  ${piecesP99()} (1 in 4)`);
     };
     await idleRun();
     let victim = [...pool.members.values()][1]!.uuid;
@@ -120,7 +103,7 @@ async function main(): Promise<void> {
       const spareUuid = (await pool.addMember(spare, { role: 'spare' })).uuid;
       pool.jobs.tuning = { ...pool.jobs.tuning, ...(rate > 0 ? { maxRate: rate * MiB } : { maxRate: undefined }) };
       for (const f of files) await dropCache(f);
-      const f = fio(uri, 600);
+      const f = fioRandRead(uri, 600);
       await new Promise((r) => setTimeout(r, 1000));
       await pool.failMember(victim);
       pieces = [];
@@ -131,7 +114,7 @@ async function main(): Promise<void> {
       const r = await f.stop();
       if (report.outcome !== 'done') throw new Error(`rebuild ${report.outcome}: ${report.reason}`);
       console.log(
-        `rate ${String(rate || '∞').padStart(4)} MiB/s  p50 ${r.p50.toFixed(3)} p99 ${r.p99.toFixed(3)} ms  ${r.iops.toFixed(0)} IOPS  rebuild ${(report.bytes / MiB / s).toFixed(0)} MiB/s in ${s.toFixed(1)} s  ${piecesP99()}`,
+        `rate ${String(rate || '∞').padStart(4)} MiB/s  p50 ${r.p50Ms.toFixed(3)} p99 ${r.p99Ms.toFixed(3)} ms  ${r.iops.toFixed(0)} IOPS  rebuild ${(report.bytes / MiB / s).toFixed(0)} MiB/s in ${s.toFixed(1)} s  ${piecesP99()}`,
       );
       victim = spareUuid;
     }

@@ -36,12 +36,13 @@
  * The machine is shared with other engineers' builds and tests: numbers
  * move between runs; the ratios are what matter.
  */
-import { execFile, spawn } from 'node:child_process';
+import { execFile } from 'node:child_process';
 import { existsSync, readFileSync } from 'node:fs';
 import { mkdir, mkdtemp, open, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { NbdServer } from '../main/nbd/server.js';
+import { fioRandRead } from './_fio-latency.js';
 import type { JobProgress } from '../main/engine/job-types.js';
 import { STRIPE_UNIT } from '../main/engine/layout.js';
 import { openMember } from '../main/engine/member-uri.js';
@@ -113,42 +114,6 @@ function block(index: number): Buffer {
     b.writeUInt32LE(x >>> 0, i);
   }
   return b;
-}
-
-interface FioResult {
-  readonly p99Ms: number;
-  readonly iops: number;
-}
-
-interface Fio {
-  /** Stops fio now (SIGINT: it writes its results) and reads them. */
-  readonly stop: () => Promise<FioResult>;
-  /** Waits for fio's own end (its runtime). */
-  readonly finished: () => Promise<FioResult>;
-}
-
-/** fio 4 KiB random reads at QD1 over NBD until stopped (or `seconds`). */
-function fioRandRead(uri: string, seconds: number): Fio {
-  const child = spawn('fio', ['--name=fg', '--ioengine=nbd', `--uri=${uri}`, '--rw=randread', '--bs=4k', '--iodepth=1', `--runtime=${seconds}`, '--time_based', '--output-format=json'], {
-    stdio: ['ignore', 'pipe', 'inherit'],
-  });
-  let out = '';
-  child.stdout!.on('data', (d) => (out += d));
-  const exited = new Promise<void>((resolve) => child.on('exit', () => resolve()));
-  const results = async (): Promise<FioResult> => {
-    await exited;
-    if (!out.includes('{')) throw new Error(`fio wrote no results (exit ${child.exitCode ?? child.signalCode}): ${out}`);
-    const json = JSON.parse(out.slice(out.indexOf('{'))) as { jobs: Array<{ read: { iops: number; clat_ns: { percentile: Record<string, number> } } }> };
-    const read = json.jobs[0]!.read;
-    return { p99Ms: read.clat_ns.percentile['99.000000']! / 1e6, iops: read.iops };
-  };
-  return {
-    stop: () => {
-      if (child.exitCode === null && child.signalCode === null) child.kill('SIGINT');
-      return results();
-    },
-    finished: results,
-  };
 }
 
 /** Rebuilds `victim` onto `spare`, with the ETA it announced at 10, 25 and 50 % vs what was left. */

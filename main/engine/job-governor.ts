@@ -227,7 +227,6 @@ export class Governor {
     if (this.window.length < (MIN_SAMPLES * FIRST_LOOK_MS) / WINDOW_MS) {
       this.limit = Infinity;
       this.slowStart = false;
-      this.nextFree = 0;
     }
   }
 

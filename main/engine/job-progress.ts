@@ -46,11 +46,8 @@ export class ProgressMeter {
   advance(bytes: number): void {
     this.done += bytes;
     const t = this.now();
-    if (this.samples.length === 0) {
-      // The first bytes open the window: they took the time since the job began, so they count only as its start.
-      this.samples.push([t, this.done]);
-      return;
-    }
+    // The first bytes open the window (restart() leaves it empty): they took the time since the
+    // job began, so they count only as its start.
     this.samples.push([t, this.done]);
     // Keep one sample at or before the window's start, drop older ones.
     while (this.samples.length > 2 && this.samples[1]![0] <= t - WINDOW_MS) this.samples.shift();

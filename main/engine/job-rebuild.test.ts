@@ -1,11 +1,11 @@
-import { mkdtemp, rm, truncate, writeFile } from 'node:fs/promises';
+import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
 import type { BulkReadOptions } from '../nbd/block-device.js';
 import type { MemberSource } from './pool.js';
 import { JobError } from './job-types.js';
-import { deviceMap, expectFullRedundancy, fill, memberBytes, memorySources, newPool, workload } from './jobs-workload.fixture.js';
+import { deviceMap, expectFullRedundancy, fill, imageSources, memorySources, newPool, workload } from './jobs-workload.fixture.js';
 import { CRC32C_IMPLEMENTATION } from './checksum.js';
 import { openMember } from './member-uri.js';
 import { importPool } from './pool-open.js';
@@ -65,16 +65,9 @@ describe('rebuild onto a spare', () => {
     const dir = await mkdtemp(path.join(tmpdir(), 'spindle-rebuild-files-'));
     const opened: MemberSource[] = [];
     try {
-      const source = async (name: string): Promise<MemberSource> => {
-        const file = path.join(dir, `${name}.img`);
-        await writeFile(file, '');
-        await truncate(file, memberBytes(12));
-        const s = { uri: `file:${file}`, device: await openMember(`file:${file}`) };
-        opened.push(s);
-        return s;
-      };
-      const sources = [await source('m0'), await source('m1')];
-      const spares = [await source('s0')];
+      const sources = await imageSources(dir, 2);
+      const spares = await imageSources(dir, 1, 's');
+      opened.push(...sources, ...spares);
       const spareDevice = spares[0]!.device;
       if (!spareDevice.writeUncached || !sources[0]!.device.readIntoCrc32c) return ctx.skip(`spindle-crc32c's native reads and writes are not here (${CRC32C_IMPLEMENTATION})`);
       let uncached = 0;

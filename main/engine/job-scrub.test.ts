@@ -4,7 +4,7 @@
  * holds) are found while reads and writes go on, reported with where their
  * good data came from, and repaired on the member.
  */
-import { mkdtemp, rm, truncate, writeFile } from 'node:fs/promises';
+import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
@@ -12,8 +12,7 @@ import { CHECKSUM_BLOCK } from './checksum-block.js';
 import { checksummedReads, crc32c } from './checksum.js';
 import type { ChunkIo } from './chunk-io.js';
 import { layouts } from './layouts.js';
-import { deviceMap, expectFullRedundancy, fill, memberBytes, memorySources, newPool, workload } from './jobs-workload.fixture.js';
-import { openMember } from './member-uri.js';
+import { deviceMap, expectFullRedundancy, fill, imageSources, memorySources, newPool, workload } from './jobs-workload.fixture.js';
 import { encodeChecksum } from './slab-checksums.js';
 import { importPool } from './pool-open.js';
 import type { MemberSource, Pool } from './pool.js';
@@ -31,18 +30,6 @@ async function flip(chunk: ChunkIo, column: number, row: number, block: number):
 
 async function raw(pool: Pool, member: string, at: number): Promise<Buffer> {
   return pool.members.get(member)!.device!.read(at, CHECKSUM_BLOCK);
-}
-
-/** Members as image files, opened as the engine host opens them (reads checksummed in the thread pool where the addon runs). */
-async function imageSources(dir: string, count: number): Promise<MemberSource[]> {
-  const sources: MemberSource[] = [];
-  for (let i = 0; i < count; i++) {
-    const file = path.join(dir, `m${i}.img`);
-    await writeFile(file, Buffer.alloc(0));
-    await truncate(file, memberBytes(12));
-    sources.push({ uri: `file:${file}`, device: await openMember(`file:${file}`) });
-  }
-  return sources;
 }
 
 describe('scrub', () => {

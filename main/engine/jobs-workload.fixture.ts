@@ -4,10 +4,13 @@
  * runs, and the end check "redundancy is full": every member in turn fails
  * and the whole volume still reads as the model.
  */
+import { truncate, writeFile } from 'node:fs/promises';
+import path from 'node:path';
 import { expect } from 'vitest';
 import { MemoryBlockDevice } from '../nbd/memory-device.js';
 import type { BlockDevice } from '../nbd/block-device.js';
 import { STRIPE_UNIT } from './layout.js';
+import { openMember } from './member-uri.js';
 import { createPool } from './pool-open.js';
 import type { MemberSource, Pool } from './pool.js';
 import type { Volume } from './volume.js';
@@ -20,6 +23,22 @@ export const memberBytes = (slabs: number): number => METADATA + slabs * SLAB + 
 
 export function memorySources(count: number, slabs = 12, prefix = 'mem'): MemberSource[] {
   return Array.from({ length: count }, (_, i) => ({ uri: `${prefix}:${i}`, device: new MemoryBlockDevice(memberBytes(slabs)) }));
+}
+
+/**
+ * Members as image files in `dir` (`${prefix}0.img`, …), opened as the engine
+ * host opens them (native checksummed reads and uncached writes where the
+ * addon runs).
+ */
+export async function imageSources(dir: string, count: number, prefix = 'm'): Promise<MemberSource[]> {
+  const sources: MemberSource[] = [];
+  for (let i = 0; i < count; i++) {
+    const file = path.join(dir, `${prefix}${i}.img`);
+    await writeFile(file, Buffer.alloc(0));
+    await truncate(file, memberBytes(12));
+    sources.push({ uri: `file:${file}`, device: await openMember(`file:${file}`) });
+  }
+  return sources;
 }
 
 export async function newPool(sources: MemberSource[], spares: MemberSource[] = []): Promise<Pool> {

@@ -392,36 +392,25 @@ typedef struct {
   int writes;
 } pread_job;
 
-/* Each pool thread's scratch for reads whose bytes nobody keeps (checksumFileBlocks): small, so it stays in cache. */
-static pthread_key_t scratch_key;
-static pthread_once_t scratch_once = PTHREAD_ONCE_INIT;
-static void make_scratch_key(void) { pthread_key_create(&scratch_key, free); }
-static uint8_t *thread_scratch(void) {
-  pthread_once(&scratch_once, make_scratch_key);
-  uint8_t *scratch = pthread_getspecific(scratch_key);
-  if (scratch == NULL) {
-    scratch = malloc(PIECE);
-    if (scratch != NULL) pthread_setspecific(scratch_key, scratch);
-  }
-  return scratch;
-}
-
 /* What O_DIRECT wants of buffers, offsets and lengths (the largest logical block of common devices). */
 #define ALIGN 4096
 /* Bytes per pread or pwrite on an O_DIRECT descriptor: each is a device round trip, so larger than PIECE. */
 #define DIRECT_PIECE (1024 * 1024)
 
-/* Each pool thread's ALIGN-aligned scratch for O_DIRECT reads and writes. */
-
-static pthread_key_t aligned_key;
-static pthread_once_t aligned_once = PTHREAD_ONCE_INIT;
-static void make_aligned_key(void) { pthread_key_create(&aligned_key, free); }
-static uint8_t *thread_aligned_scratch(void) {
-  pthread_once(&aligned_once, make_aligned_key);
-  void *scratch = pthread_getspecific(aligned_key);
+/*
+ * Each pool thread's scratch, DIRECT_PIECE bytes, ALIGN-aligned: for
+ * O_DIRECT reads and writes, and (its first PIECE bytes, small enough to
+ * stay in cache) for reads whose bytes nobody keeps (checksumFileBlocks).
+ */
+static pthread_key_t scratch_key;
+static pthread_once_t scratch_once = PTHREAD_ONCE_INIT;
+static void make_scratch_key(void) { pthread_key_create(&scratch_key, free); }
+static uint8_t *thread_scratch(void) {
+  pthread_once(&scratch_once, make_scratch_key);
+  void *scratch = pthread_getspecific(scratch_key);
   if (scratch == NULL) {
     if (posix_memalign(&scratch, ALIGN, DIRECT_PIECE) != 0) return NULL;
-    pthread_setspecific(aligned_key, scratch);
+    pthread_setspecific(scratch_key, scratch);
   }
   return scratch;
 }
@@ -440,14 +429,8 @@ static void pread_execute(napi_env env, void *arg) {
 #else
   const int direct = 0;
 #endif
-  uint8_t *scratch = NULL;
-  size_t piece_bytes = PIECE;
-  if (direct) {
-    scratch = thread_aligned_scratch();
-    piece_bytes = DIRECT_PIECE;
-  } else if (job->data == NULL) {
-    scratch = thread_scratch();
-  }
+  uint8_t *scratch = direct || job->data == NULL ? thread_scratch() : NULL;
+  const size_t piece_bytes = direct ? DIRECT_PIECE : PIECE;
   if ((direct || job->data == NULL) && scratch == NULL) {
     job->error = ENOMEM;
     return;
@@ -660,7 +643,7 @@ static napi_value js_checksum_file_blocks(napi_env env, napi_callback_info info)
 static void pwrite_execute(napi_env env, void *arg) {
   (void)env;
   pread_job *job = arg;
-  uint8_t *scratch = thread_aligned_scratch();
+  uint8_t *scratch = thread_scratch();
   if (scratch == NULL) {
     job->error = ENOMEM;
     return;
