@@ -4,6 +4,7 @@
  * bench/_engine-profile.ts on the .cpuprofile).
  *
  *   node --import tsx bench/_jobs-profile.ts [--gib N] [--only scrub|rebuild] [--batch-rows N] [--depth N] [--warm] [--progress]
+ *     [--checkpoint-mib N] [--checkpoint-ms N]
  *
  * --progress: prints the rebuild's progress (bytes, rate, ETA) every 100 ms.
  * --warm: no page cache is dropped, so (after the first round) every read
@@ -56,6 +57,7 @@ async function main(): Promise<void> {
     if (arg('batch-rows')) pool.jobs.tuning = { ...pool.jobs.tuning, batchRows: Number(arg('batch-rows')) };
     if (arg('depth')) pool.jobs.tuning = { ...pool.jobs.tuning, depth: Number(arg('depth')) };
     if (arg('checkpoint-mib')) pool.jobs.tuning = { ...pool.jobs.tuning, checkpointBytes: Number(arg('checkpoint-mib')) * MiB };
+    if (arg('checkpoint-ms')) pool.jobs.tuning = { ...pool.jobs.tuning, checkpointMs: Number(arg('checkpoint-ms')) };
     const volume = await pool.createVolume({ name: 'v', size: VOLUME, layout: 'raid1' });
     const b = Buffer.alloc(4 * MiB);
     for (let at = 0; at < VOLUME; at += 4 * MiB) {
@@ -116,6 +118,14 @@ async function main(): Promise<void> {
       await pool.failMember(victim);
       const t = performance.now();
       const cpu = process.cpuUsage();
+      // The ETA announced at the first progress past each mark, against what was really left.
+      const marks = [0.1, 0.25, 0.5, 0.75, 0.9];
+      const etas: Array<{ at: number; etaMs: number; when: number }> = [];
+      pool.jobs.on('job-progress', (p) => {
+        if (marks[0] !== undefined && p.bytesDone >= p.bytesTotal * marks[0] && p.etaMs !== undefined) {
+          etas.push({ at: marks.shift()!, etaMs: p.etaMs, when: performance.now() });
+        }
+      });
       if (process.argv.includes('--progress')) {
         let last = 0;
         pool.jobs.on('job-progress', (p) => {
@@ -127,8 +137,11 @@ async function main(): Promise<void> {
       }
       const { id } = await pool.jobs.start({ kind: 'rebuild', member: victim, spare });
       const report = await pool.jobs.wait(id);
-      const s = (performance.now() - t) / 1000;
+      const end = performance.now();
+      const s = (end - t) / 1000;
       const used = process.cpuUsage(cpu);
+      const errors = etas.map((e) => `${(e.at * 100).toFixed(0)}%: ${(((e.etaMs - (end - e.when)) / (end - e.when)) * 100).toFixed(0)}%`);
+      console.log(`ETA error (announced vs actual remaining): ${errors.join(', ') || 'not measured'}`);
       console.log(
         `rebuild ${report.outcome}: ${(report.bytes / MiB).toFixed(0)} MiB in ${s.toFixed(2)} s = ${(report.bytes / MiB / s).toFixed(0)} MiB/s; CPU ${(used.user / 1e6).toFixed(2)} s user, ${(used.system / 1e6).toFixed(2)} s system`,
       );

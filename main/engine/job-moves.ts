@@ -169,8 +169,6 @@ export function batchRows(ctx: JobContext): number {
 export function batchDepth(ctx: JobContext): number {
   return ctx.throttled ? Math.min(THROTTLED_DEPTH, ctx.tuning.depth) : ctx.tuning.depth;
 }
-/** Of tuning.checkpointBytes, while the governor holds the job back. */
-const THROTTLED_CHECKPOINT_SHARE = 1 / 8;
 
 /** Copies every row of the move, a few batches at once, checkpointing on the way. */
 async function copySlab(ctx: JobContext, move: SlabMove): Promise<void> {
@@ -205,10 +203,7 @@ async function copySlab(ctx: JobContext, move: SlabMove): Promise<void> {
       );
       inflight.add(p);
       void p.finally(() => inflight.delete(p));
-      // Held back for foreground I/O, checkpoints come THROTTLED_CHECKPOINT_SHARE as often by bytes: each
-      // flush then writes back a little, instead of a burst of the target's dirty pages that stalls foreground reads.
-      const checkpointBytes = ctx.throttled ? ctx.tuning.checkpointBytes * THROTTLED_CHECKPOINT_SHARE : ctx.tuning.checkpointBytes;
-      if (!checkpointing && (sinceCheckpoint >= checkpointBytes || performance.now() - lastCheckpoint >= ctx.tuning.checkpointMs)) {
+      if (!checkpointing && (sinceCheckpoint >= ctx.tuning.checkpointBytes || performance.now() - lastCheckpoint >= ctx.tuning.checkpointMs)) {
         // What is copied now is what the flush makes durable.
         const info = move.info;
         lastCheckpoint = performance.now();

@@ -177,6 +177,34 @@ describe('ProgressMeter', () => {
     expect(meter.rate).toBeCloseTo(20, 5);
     expect(meter.etaMs).toBeCloseTo(2000, 5);
   });
+  it('measures afresh after a change of pace: at once before a rate is claimed, else once the new pace has half a second', () => {
+    let now = 0;
+    const meter = new ProgressMeter(0, 10_000, () => now);
+    meter.restart();
+    // Held back: a trickle of 1 byte per ms for 100 ms, then let go at 10 bytes per ms.
+    for (; now < 100; now += 10) meter.advance(10);
+    meter.paceChanged();
+    for (; now < 700; now += 10) meter.advance(100);
+    // The window opened at the change: 10 bytes/ms, not the mix of both.
+    expect(meter.rate).toBeCloseTo(10_000, 5);
+    // Held back again, with a rate already claimed: the old window stands for half a second...
+    meter.paceChanged();
+    for (let until = now + 300; now < until; now += 10) meter.advance(20);
+    const mixed = meter.rate;
+    expect(mixed).toBeGreaterThan(2000);
+    expect(mixed).toBeLessThan(10_000);
+    expect(meter.etaMs).toBeDefined();
+    // ...then the rate is the new pace's alone.
+    for (let until = now + 300; now < until; now += 10) meter.advance(20);
+    expect(meter.rate).toBeCloseTo(2000, 5);
+    // A restart forgets the change.
+    meter.restart();
+    now += 1000;
+    meter.advance(100);
+    now += 500;
+    meter.advance(100);
+    expect(meter.rate).toBeCloseTo(200, 5);
+  });
 });
 
 describe('Governor', () => {
