@@ -177,6 +177,7 @@ describe('ProgressMeter', () => {
     expect(meter.rate).toBeCloseTo(20, 5);
     expect(meter.etaMs).toBeCloseTo(2000, 5);
   });
+
   it('measures afresh after a change of pace: at once before a rate is claimed, else once the new pace has half a second', () => {
     let now = 0;
     const meter = new ProgressMeter(0, 10_000, () => now);
