@@ -49,6 +49,48 @@ describe('migrate', () => {
     });
   }
 
+  it('steps finish out of order: a write to a step copied ahead of one still in flight reaches the new layout too', async () => {
+    const sources = memorySources(4, 16);
+    const pool = await newPool(sources);
+    // Two steps at once, unpaced: a step is lcm(64 KiB raid1 row, 128 KiB raid5 row) = 128 KiB, old rows 0-1 then 2-3.
+    pool.jobs.tuning = { ...pool.jobs.tuning, depth: 2, maxRate: undefined };
+    const volume = await pool.createVolume({ name: 'v', size: 3 * 1024 * 1024, layout: 'raid1' });
+    const model = await fill(volume, 14);
+    // The first step's reads wait until released, so the second step is copied first.
+    const old = volume.chunks[0]!;
+    const readRow = old.readRow.bind(old);
+    let release!: () => void;
+    const gate = new Promise<void>((resolve) => (release = resolve));
+    let held = false;
+    let released = false;
+    let readAhead = false;
+    old.readRow = async (row, start, length) => {
+      if (row < 2 && !held) {
+        held = true;
+        await gate;
+      }
+      if (row >= 2 && !released) readAhead = true;
+      return readRow(row, start, length);
+    };
+    const { id } = await pool.jobs.start({ kind: 'migrate', volume: 'v', layout: 'raid5', width: 3 });
+    while (!held) await sleep(2);
+    await sleep(100);
+    // Into the second step, copied by now while the first is not.
+    const data = Buffer.alloc(8192, 0x5a);
+    const at = 128 * 1024 + 4096;
+    await volume.write(at, data);
+    data.copy(model, at);
+    expect(readAhead).toBe(true);
+    released = true;
+    release();
+    const report = await pool.jobs.wait(id);
+    expect(report.outcome, report.reason).toBe('done');
+    expect(volume.chunks.every((c) => c.spec.name === 'raid5')).toBe(true);
+    expect((await volume.read(0, volume.size)).equals(model)).toBe(true);
+    await expectFullRedundancy(pool, deviceMap(sources), [[volume, model]]);
+    await pool.close();
+  });
+
   it('cancelled half-way: the volume is of both layouts, reads and writes stay right, and a second migrate finishes it', async () => {
     const sources = memorySources(4, 16);
     const pool = await newPool(sources);

@@ -24,7 +24,11 @@
  *      each holding the locks of every old row and then every new row it
  *      covers (old before new, as the observer takes them, so no deadlock),
  *      reading through the old chunks (verified, or rebuilt from copies and
- *      parity) and writing whole new rows (parity computed, no read);
+ *      parity) and writing whole new rows (parity computed, no read).
+ *      A few steps are copied at once (tuning.depth, fewer while the
+ *      governor holds the job back), so they may finish out of order: the
+ *      cursor is the prefix copied without gaps, and the observer mirrors
+ *      writes to that prefix and to every step finished beyond it;
  *   4. now and then: flush, then log the cursor (bytes of the group copied);
  *   5. all copied: flush, then log volume-rechunk (the old chunks leave the
  *      volume's list, the new ones take their place, newChunks cleared, the
@@ -48,7 +52,7 @@
 import { AllocationError, type SlabAllocator } from './allocator.js';
 import type { ChunkIo, RowObserver } from './chunk-io.js';
 import { CHECKSUM_BLOCK } from './checksum-block.js';
-import { assertReadable, batchRows, chunkTolerance, memberSpace } from './job-moves.js';
+import { assertReadable, batchDepth, batchRows, chunkTolerance, memberSpace } from './job-moves.js';
 import { JobError, JobStop, type JobAttachment, type JobContext, type JobHost, type JobKindModule, type VolumeRedundancy } from './job-types.js';
 import { STRIPE_UNIT, type LayoutName, type LayoutSpec } from './layout.js';
 import { layouts } from './layouts.js';
@@ -152,7 +156,10 @@ function piecesOf(chunks: readonly ChunkIo[], from: number, to: number): Piece[]
 
 /** The group under way: its new chunks, how far the copy is, and the write mirror. */
 class MigrateGroup implements JobAttachment {
+  /** Bytes of the group copied without a gap from its start (the cursor). */
   copied: number;
+  /** Steps [from, to) copied beyond `copied`, while steps below them are still being copied. */
+  private ahead: Array<[number, number]> = [];
   private attached = false;
 
   constructor(
@@ -184,15 +191,31 @@ class MigrateGroup implements JobAttachment {
     return {
       wrote: async (row, start, data, fua) => {
         const at = base + row * chunk.rowBytes + start;
-        if (at >= this.copied) return;
+        if (!this.isCopied(at)) return;
         await this.mirror(at, at + data.length, (piece) => piece.chunk.writeRow(piece.row, piece.start, data.subarray(piece.at, piece.at + piece.length), fua));
       },
       trimmed: async (row, start, length) => {
         const at = base + row * chunk.rowBytes + start;
-        if (at >= this.copied) return;
+        if (!this.isCopied(at)) return;
         await this.mirror(at, at + length, (piece) => piece.chunk.trimRow(piece.row, piece.start, piece.length));
       },
     };
+  }
+
+  /** Whether the step holding logical byte `at` is copied (an old row never spans two steps). */
+  private isCopied(at: number): boolean {
+    return at < this.copied || this.ahead.some(([from, to]) => at >= from && at < to);
+  }
+
+  /** Step [from, to) is copied: the cursor moves over it and over any steps it closes the gap to. */
+  private copiedStep(from: number, to: number): void {
+    this.ahead.push([from, to]);
+    for (let i = this.ahead.findIndex(([f]) => f === this.copied); i >= 0; i = this.ahead.findIndex(([f]) => f === this.copied)) {
+      this.copied = this.ahead[i]![1];
+      this.ahead.splice(i, 1);
+    }
+    // A job stopped and resumed copies again from the cursor: steps it had copied ahead come twice.
+    this.ahead = this.ahead.filter(([, t]) => t > this.copied);
   }
 
   private async mirror(from: number, to: number, write: (piece: Piece) => Promise<void>): Promise<void> {
@@ -221,7 +244,8 @@ class MigrateGroup implements JobAttachment {
         }),
       );
       await Promise.all(newPieces.map((p) => p.chunk.writeRow(p.row, p.start, data.subarray(p.at, p.at + p.length), false)));
-      if (advance) this.copied = to;
+      // Inside the locks: a write to these rows waiting for them finds the step copied, and is mirrored.
+      if (advance) this.copiedStep(from, to);
     });
   }
 
@@ -451,29 +475,49 @@ async function startGroup(ctx: JobContext, p: Params, group: Group): Promise<Mig
   return attachment;
 }
 
-/** Steps 3 and 4: the rest of the group, checkpointing on the way. */
+/** Steps 3 and 4: the rest of the group, a few steps at once, checkpointing on the way. */
 async function copyGroup(ctx: JobContext, g: MigrateGroup): Promise<void> {
   const { host } = ctx;
   let lastCheckpoint = performance.now();
   let since = 0;
-  while (g.copied < g.group.length) {
-    // At least a batch's worth of bytes per lock round; a held-back batch while the governor holds
-    // the job back, so that no foreground write waits long behind the rows a round locks.
-    const step = g.group.step * Math.max(1, Math.floor((batchRows(ctx) * STRIPE_UNIT) / g.group.step));
-    const from = g.copied;
-    const to = Math.min(from + step, g.group.length);
-    await ctx.admit(to - from);
-    await g.copy(from, to, true);
-    ctx.advance(to - from);
-    since += to - from;
-    if (since >= ctx.tuning.checkpointBytes || performance.now() - lastCheckpoint >= ctx.tuning.checkpointMs) {
-      const copied = g.copied;
-      await host.flush();
-      await ctx.checkpoint({ cursor: { copied } satisfies Cursor });
-      lastCheckpoint = performance.now();
-      since = 0;
+  let next = g.copied;
+  const inflight = new Set<Promise<void>>();
+  let failure: unknown;
+  try {
+    while (next < g.group.length) {
+      while (inflight.size >= batchDepth(ctx) && failure === undefined) await Promise.race(inflight);
+      if (failure !== undefined) break;
+      // At least a batch's worth of bytes per lock round; a held-back batch while the governor holds
+      // the job back, so that no foreground write waits long behind the rows a round locks.
+      const step = g.group.step * Math.max(1, Math.floor((batchRows(ctx) * STRIPE_UNIT) / g.group.step));
+      const from = next;
+      const to = Math.min(from + step, g.group.length);
+      await ctx.admit(to - from);
+      next = to;
+      const p = g.copy(from, to, true).then(
+        () => {
+          ctx.advance(to - from);
+          since += to - from;
+        },
+        (error: unknown) => {
+          failure ??= error;
+        },
+      );
+      inflight.add(p);
+      void p.finally(() => inflight.delete(p));
+      if (since >= ctx.tuning.checkpointBytes || performance.now() - lastCheckpoint >= ctx.tuning.checkpointMs) {
+        // What is copied now is what the flush makes durable; the steps in flight go on meanwhile.
+        const copied = g.copied;
+        lastCheckpoint = performance.now();
+        since = 0;
+        await host.flush();
+        await ctx.checkpoint({ cursor: { copied } satisfies Cursor });
+      }
     }
+  } finally {
+    await Promise.allSettled(inflight);
   }
+  if (failure !== undefined) throw failure;
 }
 
 /** Step 5. */
