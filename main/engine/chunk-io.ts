@@ -139,6 +139,12 @@ export class ChunkIo {
   shadows: Array<ColumnShadow | undefined> | undefined;
   /** Watches writes and trims (job-migrate.ts). */
   rowObserver: RowObserver | undefined;
+  /**
+   * A job fills this chunk (a migrate's new chunks, job-migrate.ts): writes
+   * without FUA go around the page cache where the device can, as slab
+   * moves' copies do (writeCopy).
+   */
+  bulkFill = false;
 
   constructor(
     readonly id: number,
@@ -829,7 +835,8 @@ export class ChunkIo {
       column,
       row,
       async (member, slab, table) => {
-        await member.device!.write(member.slabOffset(slab, firstBlock * CHECKSUM_BLOCK), bytes, { fua });
+        const offset = member.slabOffset(slab, firstBlock * CHECKSUM_BLOCK);
+        await (this.bulkFill && !fua ? writeCopy(member.device!, offset, bytes) : member.device!.write(offset, bytes, { fua }));
         member.bytesWritten += bytes.length;
         for (let i = 0; i < crcs.length; i++) table.set(firstBlock + i, encodeChecksum(crcs[i]!));
         if (fua) await table.writeBack(true);
