@@ -9,13 +9,13 @@
  * --rates: MiB/s, 0 for no limit. --held: small batches, as the governor's held-back jobs use
  * (a quarter of --batch-rows, 4 at most). --buffered: copies through the page cache.
  */
-import { execFile } from 'node:child_process';
-import { mkdtemp, open, rm } from 'node:fs/promises';
+import { mkdtemp, open } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { NbdServer } from '../main/nbd/server.js';
 import { p99 } from '../main/engine/job-governor.js';
 import { fioRandRead } from './_fio-latency.js';
+import { dropCache, fillVolume, tearDown } from './_jobs-bench.js';
 import { STRIPE_UNIT } from '../main/engine/layout.js';
 import { openMember } from '../main/engine/member-uri.js';
 import { slabGeometry } from '../main/engine/slab-geometry.js';
@@ -35,8 +35,6 @@ const batchRows = arg('batch-rows');
 /** Job copies through the page cache, as before writeUncached. */
 const buffered = process.argv.includes('--buffered');
 
-const dropCache = (file: string): Promise<void> =>
-  new Promise((resolve, reject) => execFile('dd', [`if=${file}`, 'iflag=nocache', 'count=0', 'status=none'], (e) => (e ? reject(e) : resolve())));
 
 async function main(): Promise<void> {
   const dir = await mkdtemp(join(tmpdir(), 'spindle-governor-curve-'));
@@ -60,12 +58,7 @@ async function main(): Promise<void> {
     await pool.setPolicy({ autoRepair: false });
     if (batchRows) pool.jobs.tuning = { ...pool.jobs.tuning, batchRows: Number(batchRows) };
     const volume = await pool.createVolume({ name: 'v', size: VOLUME, layout: 'raid1' });
-    const b = Buffer.alloc(4 * MiB);
-    for (let at = 0; at < VOLUME; at += 4 * MiB) {
-      for (let i = 0; i < b.length; i += 4096) b.writeUInt32LE((at + i) >>> 0, i);
-      await volume.write(at, b.subarray(0, Math.min(b.length, VOLUME - at)));
-    }
-    await volume.flush();
+    await fillVolume(volume);
     // The governor out of the way: no pacing, batches as --held says.
     const gov = pool.jobs.governor;
     gov.admit = async () => {};
@@ -120,10 +113,7 @@ async function main(): Promise<void> {
     }
     await idleRun();
   } finally {
-    await server?.close().catch(() => {});
-    await pool?.close().catch(() => {});
-    await Promise.all(devices.map((d) => d.device.close().catch(() => {})));
-    await rm(dir, { recursive: true, force: true });
+    await tearDown({ server, pool, devices, dir });
   }
 }
 

@@ -10,11 +10,11 @@
  * --warm: no page cache is dropped, so (after the first round) every read
  * comes from memory and what is timed is the CPU's work, not the disk's.
  */
-import { execFile } from 'node:child_process';
-import { mkdtemp, open, rm } from 'node:fs/promises';
+import { mkdtemp, open } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { crc32c } from '../main/engine/checksum.js';
+import { dropCache as dropFileCache, fillVolume, tearDown, watchEta } from './_jobs-bench.js';
 import { STRIPE_UNIT } from '../main/engine/layout.js';
 import { openMember } from '../main/engine/member-uri.js';
 import { slabGeometry } from '../main/engine/slab-geometry.js';
@@ -31,10 +31,7 @@ const only = arg('only');
 const VOLUME = slabs * slabGeometry(256 * MiB, STRIPE_UNIT).dataBytes;
 
 const warm = process.argv.includes('--warm');
-const dropCache = (file: string): Promise<void> =>
-  warm
-    ? Promise.resolve()
-    : new Promise((resolve, reject) => execFile('dd', [`if=${file}`, 'iflag=nocache', 'count=0', 'status=none'], (e) => (e ? reject(e) : resolve())));
+const dropCache = (file: string): Promise<void> => (warm ? Promise.resolve() : dropFileCache(file));
 
 async function main(): Promise<void> {
   const dir = await mkdtemp(join(tmpdir(), 'spindle-jobs-profile-'));
@@ -59,12 +56,7 @@ async function main(): Promise<void> {
     if (arg('checkpoint-mib')) pool.jobs.tuning = { ...pool.jobs.tuning, checkpointBytes: Number(arg('checkpoint-mib')) * MiB };
     if (arg('checkpoint-ms')) pool.jobs.tuning = { ...pool.jobs.tuning, checkpointMs: Number(arg('checkpoint-ms')) };
     const volume = await pool.createVolume({ name: 'v', size: VOLUME, layout: 'raid1' });
-    const b = Buffer.alloc(4 * MiB);
-    for (let at = 0; at < VOLUME; at += 4 * MiB) {
-      for (let i = 0; i < b.length; i += 4096) b.writeUInt32LE((at + i) >>> 0, i);
-      await volume.write(at, b.subarray(0, Math.min(b.length, VOLUME - at)));
-    }
-    await volume.flush();
+    await fillVolume(volume);
     for (const f of files) await dropCache(f);
     const p = pool;
     const rawRead = async (): Promise<void> => {
@@ -118,14 +110,7 @@ async function main(): Promise<void> {
       await pool.failMember(victim);
       const t = performance.now();
       const cpu = process.cpuUsage();
-      // The ETA announced at the first progress past each mark, against what was really left.
-      const marks = [0.1, 0.25, 0.5, 0.75, 0.9];
-      const etas: Array<{ at: number; etaMs: number; when: number }> = [];
-      pool.jobs.on('job-progress', (p) => {
-        if (marks[0] !== undefined && p.bytesDone >= p.bytesTotal * marks[0] && p.etaMs !== undefined) {
-          etas.push({ at: marks.shift()!, etaMs: p.etaMs, when: performance.now() });
-        }
-      });
+      const eta = watchEta(pool);
       if (process.argv.includes('--progress')) {
         let last = 0;
         pool.jobs.on('job-progress', (p) => {
@@ -140,16 +125,13 @@ async function main(): Promise<void> {
       const end = performance.now();
       const s = (end - t) / 1000;
       const used = process.cpuUsage(cpu);
-      const errors = etas.map((e) => `${(e.at * 100).toFixed(0)}%: ${(((e.etaMs - (end - e.when)) / (end - e.when)) * 100).toFixed(0)}%`);
-      console.log(`ETA error (announced vs actual remaining): ${errors.join(', ') || 'not measured'}`);
+      console.log(`ETA error (announced vs actual remaining): ${eta.errors(end)}`);
       console.log(
         `rebuild ${report.outcome}: ${(report.bytes / MiB).toFixed(0)} MiB in ${s.toFixed(2)} s = ${(report.bytes / MiB / s).toFixed(0)} MiB/s; CPU ${(used.user / 1e6).toFixed(2)} s user, ${(used.system / 1e6).toFixed(2)} s system`,
       );
     }
   } finally {
-    await pool?.close().catch(() => {});
-    await Promise.all(devices.map((d) => d.device.close().catch(() => {})));
-    await rm(dir, { recursive: true, force: true });
+    await tearDown({ pool, devices, dir });
   }
 }
 

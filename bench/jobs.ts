@@ -43,7 +43,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { NbdServer } from '../main/nbd/server.js';
 import { fioRandRead } from './_fio-latency.js';
-import type { JobProgress } from '../main/engine/job-types.js';
+import { dropCache, tearDown, watchEta } from './_jobs-bench.js';
 import { STRIPE_UNIT } from '../main/engine/layout.js';
 import { openMember } from '../main/engine/member-uri.js';
 import { slabGeometry } from '../main/engine/slab-geometry.js';
@@ -77,11 +77,6 @@ function sh(cmd: string, argv: string[], timeoutMs = 600_000): Promise<string> {
       else resolve(String(stdout));
     });
   });
-}
-
-/** Drops this file's pages from the page cache (GNU dd's nocache; nothing else is touched). */
-async function dropCache(file: string): Promise<void> {
-  await sh('dd', [`if=${file}`, 'iflag=nocache', 'count=0', 'status=none']);
 }
 
 async function timed<T>(fn: () => Promise<T>): Promise<[T, number]> {
@@ -119,24 +114,14 @@ function block(index: number): Buffer {
 /** Rebuilds `victim` onto `spare`, with the ETA it announced at 10, 25, 50, 75 and 90 % vs what was left. */
 async function rebuild(pool: Pool, victim: string, spare: string): Promise<{ bytes: number; seconds: number; eta: string }> {
   await pool.failMember(victim);
-  const marks = [0.1, 0.25, 0.5, 0.75, 0.9];
-  const etas: Array<{ at: number; etaMs: number; when: number }> = [];
+  const eta = watchEta(pool);
   const start = performance.now();
-  const onProgress = (p: JobProgress): void => {
-    const mark = marks[0];
-    if (mark !== undefined && p.bytesDone >= p.bytesTotal * mark && p.etaMs !== undefined) {
-      marks.shift();
-      etas.push({ at: mark, etaMs: p.etaMs, when: performance.now() });
-    }
-  };
-  pool.jobs.on('job-progress', onProgress);
   const { id } = await pool.jobs.start({ kind: 'rebuild', member: victim, spare });
   const report = await pool.jobs.wait(id);
   const end = performance.now();
-  pool.jobs.off('job-progress', onProgress);
+  const errors = eta.errors(end);
   if (report.outcome !== 'done') throw new Error(`rebuild ${report.outcome}: ${report.reason}`);
-  const eta = etas.map((e) => `${(e.at * 100).toFixed(0)}%: ${(((e.etaMs - (end - e.when)) / (end - e.when)) * 100).toFixed(0)}%`).join(', ');
-  return { bytes: report.bytes, seconds: (end - start) / 1000, eta: eta || 'not measured (too short)' };
+  return { bytes: report.bytes, seconds: (end - start) / 1000, eta: errors };
 }
 
 async function btrfsReplace(dir: string, source: string): Promise<{ seconds: number } | string> {
@@ -302,10 +287,7 @@ async function main(): Promise<void> {
     line('governed rebuild', rate(governed.bytes, governed.seconds), `ratio to ungoverned ${ratio(governed.bytes / governed.seconds, ungoverned.bytes / ungoverned.seconds)} (target ≥ 0.5)`);
     line('ETA error of the governed rebuild (steady foreground)', '', governed.eta);
   } finally {
-    await server?.close().catch(() => {});
-    await pool?.close().catch(() => {});
-    await Promise.all(devices.map((d) => d.device.close().catch(() => {})));
-    await rm(dir, { recursive: true, force: true });
+    await tearDown({ server, pool, devices, dir });
   }
 }
 

@@ -1639,8 +1639,9 @@ const SOURCE_READ: ScrubColumnOptions = Object.freeze({ quiet: true, uncached: t
 const UNCACHED: BulkReadOptions = Object.freeze({ uncached: true });
 
 /**
- * A slab move's copy onto its new place: around the page cache where the
- * device can (writeUncached). Through it, a rebuild ran at memory speed
+ * A slab move's copy onto its new place, and a migrate's writes into its
+ * new chunks (bulkFill): around the page cache where the device can
+ * (writeUncached). Through it, a rebuild ran at memory speed
  * until its first flush and at the disk's after it, so its rate and ETA
  * misled, and that flush's burst of dirty pages stalled foreground reads.
  */
