@@ -200,18 +200,16 @@ class MigrateGroup implements JobAttachment {
     return {
       wrote: async (row, start, data, fua) => {
         const at = base + row * chunk.rowBytes + start;
-        if (!this.isCopied(at)) return;
         await this.mirror(at, at + data.length, (piece) => piece.chunk.writeRow(piece.row, piece.start, data.subarray(piece.at, piece.at + piece.length), fua));
       },
       trimmed: async (row, start, length) => {
         const at = base + row * chunk.rowBytes + start;
-        if (!this.isCopied(at)) return;
         await this.mirror(at, at + length, (piece) => piece.chunk.trimRow(piece.row, piece.start, piece.length));
       },
     };
   }
 
-  /** Whether the step holding logical byte `at` is copied (an old row never spans two steps). */
+  /** Whether the step holding logical byte `at` is copied (a new row never spans two steps). */
   private isCopied(at: number): boolean {
     return at < this.copied || this.ahead.some(([from, to]) => at >= from && at < to);
   }
@@ -227,8 +225,14 @@ class MigrateGroup implements JobAttachment {
     this.ahead = this.ahead.filter(([, t]) => t > this.copied);
   }
 
+  /**
+   * Makes the change on the new chunks where their step is copied. Piece by piece: one write can
+   * span several rows (ChunkIo.writeRows), the first in a step not copied yet and a later one in a
+   * step copied ahead of it.
+   */
   private async mirror(from: number, to: number, write: (piece: Piece) => Promise<void>): Promise<void> {
     for (const piece of piecesOf(this.fresh, from, to)) {
+      if (!this.isCopied(from + piece.at)) continue;
       await this.host.rowLock.with(`${piece.chunk.id}:${piece.row}`, async () => {
         const done = await this.host.intent.begin(piece.chunk.id, piece.row);
         try {
@@ -290,10 +294,14 @@ class MigrateGroup implements JobAttachment {
 
   /** Step 5, after the volume-rechunk record: the old chunks are no longer used by anything. */
   async retire(): Promise<void> {
+    // Requests that found the old chunks before the volume-rechunk record are still queued on their
+    // rows: a write among them must still be mirrored, so the observer stays until they are done.
+    // Detached first, such a write landed only on a slab about to be freed, and later reads of the
+    // new chunk missed it (a migrate on image files under load, job-migrate.test.ts).
+    for (const chunk of this.group.old) await drainRows(this.host, chunk);
     this.detach();
     // The volume's chunks now: their writes go through the page cache like any others.
     for (const chunk of this.fresh) chunk.bulkFill = false;
-    for (const chunk of this.group.old) await drainRows(this.host, chunk);
     this.host.releaseSlabs(this.group.old.flatMap((c) => c.columns.map((col) => ({ member: col.member, slab: col.slab }))));
   }
 
