@@ -297,7 +297,8 @@ class MigrateGroup implements JobAttachment {
     // Requests that found the old chunks before the volume-rechunk record are still queued on their
     // rows: a write among them must still be mirrored, so the observer stays until they are done.
     // Detached first, such a write landed only on a slab about to be freed, and later reads of the
-    // new chunk missed it (a migrate on image files under load, job-migrate.test.ts).
+    // new chunk missed it (a migrate on image files under load; job-migrate.test.ts now holds a
+    // write on an old row across the record).
     for (const chunk of this.group.old) await drainRows(this.host, chunk);
     this.detach();
     // The volume's chunks now: their writes go through the page cache like any others.
