@@ -178,6 +178,23 @@ describe('ProgressMeter', () => {
     expect(meter.etaMs).toBeCloseTo(2000, 5);
   });
 
+  it('while the governor holds the job back, takes the rate over the last 3 s instead of 10', () => {
+    let now = 0;
+    const meter = new ProgressMeter(0, 1e9, () => now);
+    meter.restart();
+    // 10 s at 1 byte per ms, then 3 s at 4.
+    for (; now < 10_000; now += 10) meter.advance(10);
+    for (; now < 13_000; now += 10) meter.advance(40);
+    // Free: the last 10 s, 7 s of the old pace and 3 of the new.
+    expect(Math.abs(meter.rate - ((7_000 + 12_000) / 10_000) * 1000)).toBeLessThan(2);
+    // Held: the last 3 s, the new pace alone.
+    meter.held = true;
+    expect(Math.abs(meter.rate - 4000)).toBeLessThan(15);
+    // Back to free: the 10 s window again.
+    meter.held = false;
+    expect(Math.abs(meter.rate - 1900)).toBeLessThan(2);
+  });
+
   it('measures afresh after a change of pace: at once before a rate is claimed, else once the new pace has half a second', () => {
     let now = 0;
     const meter = new ProgressMeter(0, 10_000, () => now);

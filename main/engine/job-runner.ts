@@ -535,6 +535,7 @@ export class JobRunner extends EventEmitter<JobRunnerEvents> {
       advance: (bytes) => {
         if (job.held !== undefined && job.held !== governor.throttled) job.meter.paceChanged();
         job.held = governor.throttled;
+        job.meter.held = job.held;
         job.meter.advance(bytes);
         job.tally = { ...job.tally, bytes: job.meter.done };
         this.progress(job);
