@@ -195,6 +195,19 @@ describe('ProgressMeter', () => {
     expect(Math.abs(meter.rate - 1900)).toBeLessThan(2);
   });
 
+  it('keeps both windows right when bytes come thousands of times a second (a held job copies 64 KiB at a time)', () => {
+    let now = 0;
+    const meter = new ProgressMeter(0, 1e12, () => now);
+    meter.restart();
+    // 4000 advances a second: 10 s at 64 bytes each, then 3 s at 256.
+    for (let i = 0; i < 40_000; i++, now += 0.25) meter.advance(64);
+    for (let i = 0; i < 12_000; i++, now += 0.25) meter.advance(256);
+    meter.held = true;
+    expect(meter.rate / (256 * 4000)).toBeCloseTo(1, 2);
+    meter.held = false;
+    expect(meter.rate / ((7 * 64 + 3 * 256) * 400)).toBeCloseTo(1, 2);
+  });
+
   it('measures afresh after a change of pace: at once before a rate is claimed, else once the new pace has half a second', () => {
     let now = 0;
     const meter = new ProgressMeter(0, 10_000, () => now);
