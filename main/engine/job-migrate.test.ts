@@ -14,10 +14,22 @@ import { deviceMap, expectFullRedundancy, fill, imageSources, memorySources, new
 import { openMember } from './member-uri.js';
 import { importPool } from './pool-open.js';
 import type { KeyLock } from './key-lock.js';
-import type { MemberSource } from './pool.js';
+import type { MemberSource, Pool } from './pool.js';
+import type { Volume } from './volume.js';
 import type { PoolRecord } from './pool-state.js';
 
 const sleep = (ms: number): Promise<void> => new Promise((resolve) => setTimeout(resolve, ms));
+
+/**
+ * The volume is raid5 throughout, reads as the model (expectFullRedundancy
+ * reads it first), and survives the loss of any one member; then the pool is
+ * closed.
+ */
+async function expectRaid5WithFullRedundancy(pool: Pool, sources: MemberSource[], volume: Volume, model: Buffer): Promise<void> {
+  expect(volume.chunks.every((c) => c.spec.name === 'raid5')).toBe(true);
+  await expectFullRedundancy(pool, deviceMap(sources), [[volume, model]]);
+  await pool.close();
+}
 
 describe('migrate', () => {
   for (const c of [
@@ -139,10 +151,7 @@ describe('migrate', () => {
     release();
     const report = await pool.jobs.wait(id);
     expect(report.outcome, report.reason).toBe('done');
-    expect(volume.chunks.every((c) => c.spec.name === 'raid5')).toBe(true);
-    expect((await volume.read(0, volume.size)).equals(model)).toBe(true);
-    await expectFullRedundancy(pool, deviceMap(sources), [[volume, model]]);
-    await pool.close();
+    await expectRaid5WithFullRedundancy(pool, sources, volume, model);
   });
 
   it('a write queued on an old row when its group is committed still reaches the new layout', async () => {
@@ -176,11 +185,8 @@ describe('migrate', () => {
     expect(queued, 'the migrate never committed a group through the pool: this test no longer reaches the case').toBeDefined();
     await queued;
     data.copy(model, at);
-    expect(volume.chunks.every((c) => c.spec.name === 'raid5')).toBe(true);
     expect((await volume.read(at, data.length)).equals(data), 'the queued write is lost: it reached only the old chunk').toBe(true);
-    expect((await volume.read(0, volume.size)).equals(model)).toBe(true);
-    await expectFullRedundancy(pool, deviceMap(sources), [[volume, model]]);
-    await pool.close();
+    await expectRaid5WithFullRedundancy(pool, sources, volume, model);
   });
 
   it('cancelled half-way: the volume is of both layouts, reads and writes stay right, and a second migrate finishes it', async () => {
@@ -198,9 +204,7 @@ describe('migrate', () => {
     expect((await volume.read(0, volume.size)).equals(model)).toBe(true);
     const again = await pool.jobs.start({ kind: 'migrate', volume: 'v', layout: 'raid5', width: 3 });
     expect((await pool.jobs.wait(again.id)).outcome).toBe('done');
-    expect(volume.chunks.every((c) => c.spec.name === 'raid5')).toBe(true);
-    await expectFullRedundancy(pool, deviceMap(sources), [[volume, model]]);
-    await pool.close();
+    await expectRaid5WithFullRedundancy(pool, sources, volume, model);
   });
 
   it('refuses an unknown layout, the same layout, too little room, and a failed volume', async () => {

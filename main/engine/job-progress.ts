@@ -42,7 +42,7 @@ export class ProgressMeter {
   /** Where the pace last changed (time, done). */
   private paceChange: [number, number] | undefined;
   /** The governor holds the job back: the rate is taken over HELD_WINDOW_MS. */
-  held = false;
+  private held = false;
 
   constructor(
     done = 0,
@@ -64,6 +64,17 @@ export class ProgressMeter {
   restart(): void {
     this.samples = [];
     this.paceChange = undefined;
+  }
+
+  /**
+   * Whether the governor holds the job back, told at every advance: a held
+   * job's rate is taken over HELD_WINDOW_MS, and a change either way is a
+   * change of pace.
+   */
+  setHeld(held: boolean): void {
+    if (held === this.held) return;
+    this.held = held;
+    this.paceChanged();
   }
 
   /** The job's pace changes now for a known reason (see the top of the file). */
@@ -115,7 +126,7 @@ export class ProgressMeter {
     while (i + 1 < this.samples.length && this.samples[i + 1]![0] < t) i++;
     const [ta, da] = this.samples[i]!;
     const next = this.samples[i + 1];
-    if (!next || t <= ta) return da;
+    if (!next) return da;
     const [tb, db] = next;
     return tb > ta ? da + ((db - da) * (t - ta)) / (tb - ta) : db;
   }

@@ -188,10 +188,10 @@ describe('ProgressMeter', () => {
     // Free: the last 10 s, 7 s of the old pace and 3 of the new.
     expect(Math.abs(meter.rate - ((7_000 + 12_000) / 10_000) * 1000)).toBeLessThan(2);
     // Held: the last 3 s, the new pace alone.
-    meter.held = true;
+    meter.setHeld(true);
     expect(Math.abs(meter.rate - 4000)).toBeLessThan(15);
     // Back to free: the 10 s window again.
-    meter.held = false;
+    meter.setHeld(false);
     expect(Math.abs(meter.rate - 1900)).toBeLessThan(2);
   });
 
@@ -202,9 +202,9 @@ describe('ProgressMeter', () => {
     // 4000 advances a second: 10 s at 64 bytes each, then 3 s at 256.
     for (let i = 0; i < 40_000; i++, now += 0.25) meter.advance(64);
     for (let i = 0; i < 12_000; i++, now += 0.25) meter.advance(256);
-    meter.held = true;
+    meter.setHeld(true);
     expect(meter.rate / (256 * 4000)).toBeCloseTo(1, 2);
-    meter.held = false;
+    meter.setHeld(false);
     expect(meter.rate / ((7 * 64 + 3 * 256) * 400)).toBeCloseTo(1, 2);
   });
 

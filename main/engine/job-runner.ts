@@ -135,8 +135,6 @@ class Job {
   resolveFinished!: (report: JobReport) => void;
   pauseWaiters: Array<() => void> = [];
   lastProgress = 0;
-  /** Whether the governor held the job back at its last bytes (a change restarts the rate's window). */
-  held: boolean | undefined;
   progressTimer: NodeJS.Timeout | undefined;
   claims: JobClaims;
 
@@ -413,7 +411,6 @@ export class JobRunner extends EventEmitter<JobRunnerEvents> {
     job.state = 'running';
     job.stop = undefined;
     job.meter.restart();
-    job.held = undefined;
     this.emitState(job);
     const endGovernor = this.governor.begin();
     let outcome: 'done' | 'failed' | 'cancelled' | 'stopped';
@@ -533,9 +530,7 @@ export class JobRunner extends EventEmitter<JobRunnerEvents> {
         job.attachment = value;
       },
       advance: (bytes) => {
-        if (job.held !== undefined && job.held !== governor.throttled) job.meter.paceChanged();
-        job.held = governor.throttled;
-        job.meter.held = job.held;
+        job.meter.setHeld(governor.throttled);
         job.meter.advance(bytes);
         job.tally = { ...job.tally, bytes: job.meter.done };
         this.progress(job);
