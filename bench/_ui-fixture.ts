@@ -94,6 +94,7 @@ export function installBenchFixture(options: FixtureOptions): void {
     bytesTotal: (40 + i * 10) * GiB,
     rate: 0,
     etaSeconds: null as number | null,
+    heldBack: i % 2 === 1,
     action: { kind: 'rebalance' },
     startedAt: new Date().toISOString(),
   }));

@@ -464,6 +464,12 @@ export interface JobProgress {
   readonly rate: number;
   /** Null while unknown (just started, paused). */
   readonly etaSeconds: number | null;
+  /**
+   * The job is held back so that foreground I/O keeps its latency (the
+   * pool's latency budget): its rate, and so its time left, follow the
+   * foreground's load.
+   */
+  readonly heldBack: boolean;
 }
 
 export interface BadBlockRepair {

@@ -72,6 +72,7 @@ export function jobProgress(pool: string, progress: EngineJobProgress, title: st
     bytesTotal: progress.bytesTotal,
     rate: progress.rateBytesPerSecond,
     etaSeconds: progress.etaMs === undefined ? null : Math.ceil(progress.etaMs / 1000),
+    heldBack: progress.state === 'running' && progress.throttled,
   };
 }
 
@@ -97,6 +98,7 @@ export function finishedJob(pool: Pool, report: EngineJobReport, title: string, 
     bytesTotal: report.bytes,
     rate: 0,
     etaSeconds: done ? 0 : null,
+    heldBack: false,
     action: action ?? actionOf(report.request),
     startedAt: new Date(report.created).toISOString(),
     finishedAt: new Date(report.finished).toISOString(),

@@ -374,6 +374,7 @@ function immediateJob(pool: Pool, kind: JobKind, action: PlanAction, title: stri
     bytesTotal: 0,
     rate: 0,
     etaSeconds: 0,
+    heldBack: false,
     action,
     startedAt: now,
     finishedAt: now,

@@ -91,7 +91,7 @@ describe('engine-sync', () => {
     await vi.runAllTimersAsync();
     let updates = 0;
     store.subscribe(() => updates++);
-    const progress = (bytesDone: number): JobProgress => ({ id: 'job-1', pool: 'demo', kind: 'rebuild', state: 'running', title: 'Rebuild', bytesDone, bytesTotal: 100, rate: 10, etaSeconds: 1 });
+    const progress = (bytesDone: number): JobProgress => ({ id: 'job-1', pool: 'demo', kind: 'rebuild', state: 'running', title: 'Rebuild', bytesDone, bytesTotal: 100, rate: 10, etaSeconds: 1, heldBack: false });
     e.emit('job-progress', progress(10));
     e.emit('job-progress', progress(20));
     e.emit('member-io-rate', { pool: 'demo', member: 'a', readBytesPerSec: 5, writeBytesPerSec: 6 });

@@ -43,7 +43,7 @@ describe('log and job notices', () => {
 
   const job: JobSummary = {
     id: 'job-1', pool: 'demo', kind: 'rebuild', state: 'running', title: 'Rebuild onto disk5.img',
-    bytesDone: 0, bytesTotal: 64 * 1024 ** 2, rate: 0, etaSeconds: null, action: { kind: 'rebuild' }, startedAt: '2025-01-01T00:00:00Z',
+    bytesDone: 0, bytesTotal: 64 * 1024 ** 2, rate: 0, etaSeconds: null, heldBack: false, action: { kind: 'rebuild' }, startedAt: '2025-01-01T00:00:00Z',
   };
   it('a rebuild seen for the first time running is a repair that started', () => {
     expect(jobStartedNotice(job, false)).toMatchObject({ level: 'info', title: 'Repair started: Rebuild onto disk5.img' });

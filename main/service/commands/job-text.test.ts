@@ -17,6 +17,7 @@ const job: JobSummary = {
   bytesTotal: 96 * MiB,
   rate: 12 * MiB,
   etaSeconds: 6,
+  heldBack: false,
   action: { kind: 'rebuild' },
   startedAt: '2025-01-01T00:00:00.000Z',
 };
@@ -26,6 +27,8 @@ describe('job and plan text', () => {
     expect(jobLine(job, { bar: true })).toBe('job 1a2b3c4d  running    [######------------------]  25%  24 MiB of 96 MiB  12 MiB/s  ETA 6s  demo: Rebuild disk1 (3 slabs, 96 MiB) onto spare disk5');
     expect(jobLine({ ...job, state: 'paused', rate: 0, etaSeconds: null }, { bar: false })).toBe('job 1a2b3c4d  paused     25%  24 MiB of 96 MiB  demo: Rebuild disk1 (3 slabs, 96 MiB) onto spare disk5');
     expect(jobLine({ ...job, etaSeconds: null }, { bar: false })).toContain('ETA ?');
+    // Held back by the governor: the line says why the job is slower than it could be.
+    expect(jobLine({ ...job, heldBack: true }, { bar: false })).toBe('job 1a2b3c4d  running    25%  24 MiB of 96 MiB  12 MiB/s  ETA 6s  (held back for foreground I/O)  demo: Rebuild disk1 (3 slabs, 96 MiB) onto spare disk5');
   });
 
   it('says what a finished job did', () => {

@@ -69,11 +69,14 @@ function eta(job: JobProgress): string {
   return job.etaSeconds === null ? 'ETA ?' : `ETA ${formatSeconds(job.etaSeconds)}`;
 }
 
+/** Why a job goes slower than it could: said beside its rate and ETA. */
+const HELD_BACK = '(held back for foreground I/O)';
+
 /** One job on one line: a bar on a terminal, plain words otherwise. */
 export function jobLine(job: JobProgress, options: { bar: boolean }): string {
   const progress = options.bar ? `${bar(job, 24)} ${percent(job).padStart(4)}` : percent(job);
   const parts = [`job ${job.id}`, job.state.padEnd(9), progress, `${formatSize(job.bytesDone)} of ${formatSize(job.bytesTotal)}`];
-  if (job.state === 'running') parts.push(rateText(job.rate), eta(job));
+  if (job.state === 'running') parts.push(rateText(job.rate), eta(job), job.heldBack ? HELD_BACK : '');
   parts.push(`${job.pool}: ${job.title}`);
   return parts.filter((p) => p !== '').join('  ');
 }

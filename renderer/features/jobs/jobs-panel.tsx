@@ -41,7 +41,14 @@ const JobRow = memo(function JobRow({ id }: { id: string }) {
     <li className={`job job-${job.state}`} aria-labelledby={titleId} data-testid={`job-${id}`}>
       <div className="job-head">
         <h3 id={titleId}>{job.title}</h3>
-        <StateBadge state={job.state} />
+        <span className="job-badges">
+          {job.state === 'running' && job.heldBack ? (
+            <span className="badge tone-idle" title="Held back so that foreground I/O keeps its speed: the rate and time left follow its load">
+              Held back
+            </span>
+          ) : null}
+          <StateBadge state={job.state} />
+        </span>
       </div>
       <div
         className="progress"
