@@ -3,7 +3,7 @@ import type { JobSummary, Plan } from '../../../preload/api.js';
 import { readableLabels } from '../job-views.js';
 import { CliError } from './command-support.js';
 import { parseAction } from './job-commands.js';
-import { formatSeconds, jobLine, planText, reportLine } from './job-text.js';
+import { formatSeconds, jobLine, jobsText, planText, reportLine } from './job-text.js';
 
 const MiB = 1024 * 1024;
 
@@ -28,6 +28,7 @@ describe('job and plan text', () => {
     expect(jobLine({ ...job, state: 'paused', rate: 0, etaSeconds: null }, { bar: false })).toBe('job 1a2b3c4d  paused     25%  24 MiB of 96 MiB  demo: Rebuild disk1 (3 slabs, 96 MiB) onto spare disk5');
     expect(jobLine({ ...job, etaSeconds: null }, { bar: false })).toContain('ETA ?');
     // Held back by the governor: the line says why the job is slower than it could be.
+    expect(jobsText([{ ...job, heldBack: true }]).split('\n')[1]).toContain('12 MiB/s (held back)');
     expect(jobLine({ ...job, heldBack: true }, { bar: false })).toBe('job 1a2b3c4d  running    25%  24 MiB of 96 MiB  12 MiB/s  ETA 6s  (held back for foreground I/O)  demo: Rebuild disk1 (3 slabs, 96 MiB) onto spare disk5');
   });
 

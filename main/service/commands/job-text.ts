@@ -99,7 +99,16 @@ export function jobsText(jobs: readonly JobSummary[]): string {
   if (jobs.length === 0) return 'no jobs';
   return table(
     ['ID', 'POOL', 'KIND', 'STATE', 'DONE', 'RATE', 'ETA', 'TITLE'],
-    jobs.map((j) => [j.id, j.pool, j.kind, j.state, percent(j), j.state === 'running' ? rateText(j.rate) : '-', j.state === 'running' && j.etaSeconds !== null ? formatSeconds(j.etaSeconds) : '-', j.title]),
+    jobs.map((j) => [
+      j.id,
+      j.pool,
+      j.kind,
+      j.state,
+      percent(j),
+      j.state === 'running' ? `${rateText(j.rate)}${j.heldBack ? ' (held back)' : ''}` : '-',
+      j.state === 'running' && j.etaSeconds !== null ? formatSeconds(j.etaSeconds) : '-',
+      j.title,
+    ]),
     '',
   );
 }
