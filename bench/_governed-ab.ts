@@ -13,25 +13,18 @@
  * rebuild's start (is the start's slowness the failure's, not the job's?).
  * Prints per round: rate, fio p99 during / idle, and the ETA errors.
  */
-import { mkdtemp, open } from 'node:fs/promises';
+import { mkdtemp } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { NbdServer } from '../main/nbd/server.js';
 import { fioRandRead } from './_fio-latency.js';
-import { dropCache, fillVolume, tearDown, watchEta } from './_jobs-bench.js';
-import { STRIPE_UNIT } from '../main/engine/layout.js';
-import { openMember } from '../main/engine/member-uri.js';
-import { slabGeometry } from '../main/engine/slab-geometry.js';
+import { benchArg, benchVolumeBytes, dropCache, fillVolume, imageMember, tearDown, watchEta } from './_jobs-bench.js';
 import { createPool } from '../main/engine/pool-open.js';
 import type { MemberSource, Pool } from '../main/engine/pool.js';
 
 const MiB = 1024 * 1024;
-const arg = (name: string): string | undefined => {
-  const i = process.argv.indexOf(`--${name}`);
-  return i >= 0 ? process.argv[i + 1] : undefined;
-};
-const slabs = Math.max(1, Math.round(Number(arg('gib') ?? 1) * 4));
-const VOLUME = slabs * slabGeometry(256 * MiB, STRIPE_UNIT).dataBytes;
+const arg = benchArg;
+const VOLUME = benchVolumeBytes(1);
 const rounds = Number(arg('rounds') ?? 3);
 const variants = (arg('variants') ?? 'base').split(',');
 const delayMs = Number(arg('delay-ms') ?? 2000);
@@ -44,16 +37,7 @@ async function main(): Promise<void> {
   let pool: Pool | undefined;
   let server: NbdServer | undefined;
   try {
-    const newFile = async (name: string): Promise<MemberSource> => {
-      const f = join(dir, `${name}.img`);
-      files.push(f);
-      const h = await open(f, 'w');
-      await h.truncate(VOLUME + 512 * MiB);
-      await h.close();
-      const s = { uri: `file:${f}`, device: await openMember(`file:${f}`) };
-      devices.push(s);
-      return s;
-    };
+    const newFile = (name: string): Promise<MemberSource> => imageMember(dir, name, VOLUME + 512 * MiB, { files, devices });
     pool = await createPool({ name: 'ab', members: [await newFile('m0'), await newFile('m1')], spares: [] });
     await pool.setPolicy({ autoRepair: false });
     const volume = await pool.createVolume({ name: 'v', size: VOLUME, layout: 'raid1' });

@@ -9,26 +9,19 @@
  * --rates: MiB/s, 0 for no limit. --held: small batches, as the governor's held-back jobs use
  * (a quarter of --batch-rows, 4 at most). --buffered: copies through the page cache.
  */
-import { mkdtemp, open } from 'node:fs/promises';
+import { mkdtemp } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { NbdServer } from '../main/nbd/server.js';
 import { p99 } from '../main/engine/job-governor.js';
 import { fioRandRead } from './_fio-latency.js';
-import { dropCache, fillVolume, tearDown } from './_jobs-bench.js';
-import { STRIPE_UNIT } from '../main/engine/layout.js';
-import { openMember } from '../main/engine/member-uri.js';
-import { slabGeometry } from '../main/engine/slab-geometry.js';
+import { benchArg, benchVolumeBytes, dropCache, fillVolume, imageMember, tearDown } from './_jobs-bench.js';
 import { createPool } from '../main/engine/pool-open.js';
 import type { MemberSource, Pool } from '../main/engine/pool.js';
 
 const MiB = 1024 * 1024;
-const arg = (name: string): string | undefined => {
-  const i = process.argv.indexOf(`--${name}`);
-  return i >= 0 ? process.argv[i + 1] : undefined;
-};
-const slabs = Math.max(1, Math.round(Number(arg('gib') ?? 1) * 4));
-const VOLUME = slabs * slabGeometry(256 * MiB, STRIPE_UNIT).dataBytes;
+const arg = benchArg;
+const VOLUME = benchVolumeBytes(1);
 const rates = (arg('rates') ?? '0,200,150,100,50').split(',').map(Number);
 const held = process.argv.includes('--held');
 const batchRows = arg('batch-rows');
@@ -44,14 +37,8 @@ async function main(): Promise<void> {
   const files: string[] = [];
   try {
     const newFile = async (name: string): Promise<MemberSource> => {
-      const f = join(dir, `${name}.img`);
-      files.push(f);
-      const h = await open(f, 'w');
-      await h.truncate(VOLUME + 512 * MiB);
-      await h.close();
-      const s = { uri: `file:${f}`, device: await openMember(`file:${f}`) };
+      const s = await imageMember(dir, name, VOLUME + 512 * MiB, { files, devices });
       if (buffered) Object.assign(s.device, { writeUncached: undefined });
-      devices.push(s);
       return s;
     };
     pool = await createPool({ name: 'curve', members: [await newFile('m0'), await newFile('m1')], spares: [] });

@@ -4,11 +4,44 @@
  * announced against the time it really took, and the teardown.
  */
 import { execFile } from 'node:child_process';
-import { rm } from 'node:fs/promises';
+import { open, rm } from 'node:fs/promises';
+import { join } from 'node:path';
+import { openMember } from '../main/engine/member-uri.js';
 import type { JobProgress } from '../main/engine/job-types.js';
+import { STRIPE_UNIT } from '../main/engine/layout.js';
+import { slabGeometry } from '../main/engine/slab-geometry.js';
 import type { MemberSource, Pool } from '../main/engine/pool.js';
 import type { Volume } from '../main/engine/volume.js';
 import type { NbdServer } from '../main/nbd/server.js';
+
+/** The value after `--name` on the command line. */
+export function benchArg(name: string): string | undefined {
+  const i = process.argv.indexOf(`--${name}`);
+  return i >= 0 ? process.argv[i + 1] : undefined;
+}
+
+/** The volume size `--gib` asks for (default `gib`), in whole 256 MiB slabs of data. */
+export function benchVolumeBytes(gib: number): number {
+  const slabs = Math.max(1, Math.round(Number(benchArg('gib') ?? gib) * 4));
+  return slabs * slabGeometry(256 * 1024 * 1024, STRIPE_UNIT).dataBytes;
+}
+
+/** Makes (or empties) `path` as a sparse file of `bytes`: an image file for a member. */
+export async function sparseFile(path: string, bytes: number): Promise<void> {
+  const f = await open(path, 'w');
+  await f.truncate(bytes);
+  await f.close();
+}
+
+/** A new sparse image file `dir/name.img` of `bytes`, opened as a member; noted in `files` and `devices` (for dropCache and tearDown). */
+export async function imageMember(dir: string, name: string, bytes: number, opened: { files: string[]; devices: MemberSource[] }): Promise<MemberSource> {
+  const f = join(dir, `${name}.img`);
+  opened.files.push(f);
+  await sparseFile(f, bytes);
+  const s = { uri: `file:${f}`, device: await openMember(`file:${f}`) };
+  opened.devices.push(s);
+  return s;
+}
 
 /** Drops this file's pages from the page cache (GNU dd's nocache; nothing else is touched). */
 export function dropCache(file: string): Promise<void> {

@@ -43,7 +43,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { NbdServer } from '../main/nbd/server.js';
 import { fioRandRead } from './_fio-latency.js';
-import { dropCache, tearDown, watchEta } from './_jobs-bench.js';
+import { dropCache, sparseFile, tearDown, watchEta } from './_jobs-bench.js';
 import { STRIPE_UNIT } from '../main/engine/layout.js';
 import { openMember } from '../main/engine/member-uri.js';
 import { slabGeometry } from '../main/engine/slab-geometry.js';
@@ -90,12 +90,6 @@ const ratio = (a: number, b: number): string => (a / b).toFixed(2);
 
 function line(label: string, value: string, extra = ''): void {
   console.log(`  ${label.padEnd(46)} ${value.padStart(12)}  ${extra}`);
-}
-
-async function sparseFile(path: string, bytes: number): Promise<void> {
-  const f = await open(path, 'w');
-  await f.truncate(bytes);
-  await f.close();
 }
 
 /** A deterministic 4 MiB block of data, different per index (no compressible runs). */

@@ -239,6 +239,14 @@ describe('ProgressMeter', () => {
 });
 
 describe('Governor', () => {
+  /** On fake timers: stops the foreground, lets the job's admissions run out, and ends the job. */
+  const runOut = async (feed: ReturnType<typeof setInterval>, job: Promise<void>, end: () => void): Promise<void> => {
+    clearInterval(feed);
+    await vi.advanceTimersByTimeAsync(60_000);
+    await job;
+    end();
+  };
+
   it('lets a job run unthrottled while there is no foreground I/O, probes the idle latency, then holds the job to the budget', async () => {
     vi.useFakeTimers({ toFake: ['setTimeout', 'clearTimeout', 'setInterval', 'clearInterval', 'performance'] });
     try {
@@ -317,10 +325,7 @@ describe('Governor', () => {
       })();
       await vi.advanceTimersByTimeAsync(700);
       expect(governor.rateLimit).toBeLessThan(Infinity);
-      clearInterval(feed);
-      await vi.advanceTimersByTimeAsync(60_000);
-      await job;
-      end();
+      await runOut(feed, job, end);
     } finally {
       vi.useRealTimers();
     }
@@ -425,10 +430,7 @@ describe('Governor', () => {
       expect(governor.idleP99).toBe(5);
       await vi.advanceTimersByTimeAsync(2000);
       expect(governor.rateLimit).toBeGreaterThan(2 * 1024 * 1024);
-      clearInterval(feed);
-      await vi.advanceTimersByTimeAsync(60_000);
-      await job;
-      end();
+      await runOut(feed, job, end);
     } finally {
       vi.useRealTimers();
     }
