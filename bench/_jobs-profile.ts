@@ -22,21 +22,15 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { crc32c } from '../main/engine/checksum.js';
 import type { JobProgress } from '../main/engine/job-types.js';
-import { dropCache as dropFileCache, fillVolume, tearDown, watchEta } from './_jobs-bench.js';
-import { STRIPE_UNIT } from '../main/engine/layout.js';
+import { benchArg, benchVolumeBytes, dropCache as dropFileCache, fillVolume, sparseFile, tearDown, watchEta } from './_jobs-bench.js';
 import { openMember } from '../main/engine/member-uri.js';
-import { slabGeometry } from '../main/engine/slab-geometry.js';
 import { createPool } from '../main/engine/pool-open.js';
 import type { MemberSource, Pool } from '../main/engine/pool.js';
 
 const MiB = 1024 * 1024;
-const arg = (name: string): string | undefined => {
-  const i = process.argv.indexOf(`--${name}`);
-  return i >= 0 ? process.argv[i + 1] : undefined;
-};
-const slabs = Math.max(1, Math.round(Number(arg('gib') ?? 0.5) * 4));
+const arg = benchArg;
 const only = arg('only');
-const VOLUME = slabs * slabGeometry(256 * MiB, STRIPE_UNIT).dataBytes;
+const VOLUME = benchVolumeBytes(0.5);
 
 const warm = process.argv.includes('--warm');
 /** Every file written through (zeroes) before the pool is made: no job writes into never-written space. */
@@ -50,9 +44,7 @@ async function main(): Promise<void> {
   try {
     const files = ['m0', 'm1', 's0'].map((n) => join(dir, `${n}.img`));
     for (const f of files) {
-      const h = await open(f, 'w');
-      await h.truncate(VOLUME + 512 * MiB);
-      await h.close();
+      await sparseFile(f, VOLUME + 512 * MiB);
       if (prealloc) execFileSync('dd', ['if=/dev/zero', `of=${f}`, 'bs=4M', `count=${Math.ceil((VOLUME + 512 * MiB) / (4 * MiB))}`, 'conv=notrunc,fsync', 'status=none']);
     }
     const source = async (f: string): Promise<MemberSource> => {

@@ -43,29 +43,22 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { NbdServer } from '../main/nbd/server.js';
 import { fioRandRead } from './_fio-latency.js';
-import { dropCache, sparseFile, tearDown, watchEta } from './_jobs-bench.js';
-import { STRIPE_UNIT } from '../main/engine/layout.js';
+import { benchArg, benchVolumeBytes, dropCache, sparseFile, tearDown, watchEta } from './_jobs-bench.js';
 import { openMember } from '../main/engine/member-uri.js';
-import { slabGeometry } from '../main/engine/slab-geometry.js';
 import { createPool } from '../main/engine/pool-open.js';
 import type { Pool, MemberSource } from '../main/engine/pool.js';
 
 const MiB = 1024 * 1024;
 const GiB = 1024 * MiB;
 
-function arg(name: string): string | undefined {
-  const i = process.argv.indexOf(`--${name}`);
-  return i >= 0 ? process.argv[i + 1] : undefined;
-}
-
-const slabs = Math.max(1, Math.round(Number(arg('gib') ?? 1) * 4));
+const arg = benchArg;
 const skipBtrfs = process.argv.includes('--skip-btrfs');
 const batchRows = arg('batch-rows');
 const depth = arg('depth');
 const budget = arg('budget');
 const trace = process.argv.includes('--trace');
 /** Whole slabs of data (a 256 MiB slab holds a little less than 256 MiB: its checksums are inside). */
-const VOLUME = slabs * slabGeometry(256 * MiB, STRIPE_UNIT).dataBytes;
+const VOLUME = benchVolumeBytes(1);
 const gib = (VOLUME / GiB).toFixed(2);
 /** Scrubs and dd reads, taking turns; the best of each counts. */
 const SCRUB_ROUNDS = 3;

@@ -42,7 +42,7 @@ const JobRow = memo(function JobRow({ id }: { id: string }) {
       <div className="job-head">
         <h3 id={titleId}>{job.title}</h3>
         <span className="job-badges">
-          {job.state === 'running' && job.heldBack ? (
+          {job.heldBack ? (
             <span className="badge tone-idle" title="Held back so that foreground I/O keeps its speed: the rate and time left follow its load">
               Held back
             </span>
